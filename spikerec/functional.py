@@ -1,0 +1,210 @@
+"""Pure torch step functions of the LIF neuron: the one home of the membrane update.
+
+One step of length ``dt_ms`` does, in this order, for every integrator:
+
+1. integrate the membrane equation over the step (the integrator's job), then add
+   the jumps of delta-synapse spikes arriving in the step;
+2. hold the membrane of refractory neurons at its post-reset value;
+3. spike where ``V >= v_th``; this pre-reset ``V`` is what traces record;
+4. reset in the same step (subtract ``v_th - v_reset``, set to ``v_reset``, or
+   nothing) and start a refractory period of ``t_ref_ms``.
+
+Tensors are time-major ``[T, B, N]``; a single step works on ``[B, N]`` (any
+leading shape).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+
+from spikerec.integrators import Integrator, get_integrator
+from spikerec.params import LIFParams
+from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
+
+Synapse = Literal["delta", "current"]
+SYNAPSES: tuple[str, ...] = ("delta", "current")
+_DEFAULT_SURROGATE = FastSigmoid()
+
+
+class LIFState(NamedTuple):
+    """State of a layer of LIF neurons between steps.
+
+    Attributes
+    ----------
+    v : Tensor [..., N]
+        Membrane potential after any reset (voltage unit).
+    refractory_steps_left : Tensor [..., N]
+        Steps for which each neuron stays refractory (0 when free), same dtype as ``v``.
+    """
+
+    v: torch.Tensor
+    refractory_steps_left: torch.Tensor
+
+
+def init_lif_state(
+    shape: tuple[int, ...] | torch.Size,
+    params: LIFParams,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> LIFState:
+    """State of neurons at rest (``V = v_rest``, not refractory).
+
+    Examples
+    --------
+    >>> init_lif_state((2, 3), LIFParams(v_rest=-0.5)).v[0].tolist()
+    [-0.5, -0.5, -0.5]
+    """
+    v = torch.full(tuple(shape), params.v_rest, dtype=dtype, device=device)
+    return LIFState(v=v, refractory_steps_left=torch.zeros_like(v))
+
+
+def check_synapse(synapse: str) -> None:
+    """Raise ``ValueError`` listing the valid input conventions if ``synapse`` is unknown."""
+    if synapse not in SYNAPSES:
+        raise ValueError(f"unknown synapse {synapse!r}; valid: {', '.join(SYNAPSES)}")
+
+
+def lif_step(
+    x: torch.Tensor,
+    state: LIFState,
+    params: LIFParams,
+    *,
+    integrator: str | Integrator = "exact",
+    synapse: Synapse = "delta",
+    surrogate: str | Surrogate = _DEFAULT_SURROGATE,
+    tau_mem_ms: torch.Tensor | None = None,
+    v_th: torch.Tensor | None = None,
+    detach_reset: bool = False,
+    x_mid: torch.Tensor | None = None,
+    x_end: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """Advance a layer of LIF neurons by one step of ``params.dt_ms``.
+
+    Parameters
+    ----------
+    x : Tensor [..., N]
+        Input of this step. With ``synapse="delta"``: the summed weights of the
+        presynaptic spikes arriving in the step, ``sum_i w_i s_i`` (current unit x
+        ms); each makes ``V`` jump by ``r_m * w_i / tau_mem_ms`` at the end of the
+        step. With ``synapse="current"``: the current held over the step (current unit).
+    state : LIFState
+        State at the start of the step.
+    params : LIFParams
+        Neuron parameters.
+    integrator : str or Integrator
+        ``"exact"``, ``"euler"`` or ``"rk4"``.
+    surrogate : str or Surrogate
+        Derivative used for the threshold in the backward pass.
+    tau_mem_ms, v_th : Tensor, optional
+        Learnable replacements of ``params.tau_mem_ms`` and ``params.v_th``,
+        broadcastable to ``x``.
+    detach_reset : bool
+        Stop gradients through the reset (the spike still resets the membrane).
+    x_mid, x_end : Tensor, optional
+        Current half-way through and at the end of the step, for current input
+        varying within a step (``"euler"`` and ``"rk4"`` only).
+
+    Returns
+    -------
+    spikes : Tensor [..., N]
+        1.0 where the neuron spiked in this step, else 0.0.
+    v_pre_reset : Tensor [..., N]
+        Membrane at the end of the step before the reset (plots show crossings).
+    new_state : LIFState
+
+    Notes
+    -----
+    Delta synapses, exact integrator, subtract reset:
+    ``V' = v_rest + (V - v_rest) exp(-dt/tau) + r_m x / tau`` then
+    ``V <- V' - (v_th - v_reset) * [V' >= v_th]``.
+
+    Examples
+    --------
+    >>> p = LIFParams(tau_mem_ms=10.0)
+    >>> s0 = init_lif_state((1, 1), p)
+    >>> spk, v, s1 = lif_step(torch.tensor([[12.0]]), s0, p)
+    >>> spk.item(), v.item(), s1.v.item()
+    (1.0, 1.2, 0.2...)
+    """
+    method = get_integrator(integrator)
+    spike_fn = get_surrogate(surrogate)
+    tau = params.tau_mem_ms if tau_mem_ms is None else tau_mem_ms
+    threshold = params.v_th if v_th is None else v_th
+
+    if synapse == "delta":
+        v_pre = method.advance(
+            state.v, 0.0, dt_ms=params.dt_ms, tau_mem_ms=tau, v_rest=params.v_rest
+        ) + (params.r_m / tau) * x
+    elif synapse == "current":
+        v_pre = method.advance(
+            state.v,
+            params.r_m * x,
+            dt_ms=params.dt_ms,
+            tau_mem_ms=tau,
+            v_rest=params.v_rest,
+            drive_mid=None if x_mid is None else params.r_m * x_mid,
+            drive_end=None if x_end is None else params.r_m * x_end,
+        )
+    else:
+        check_synapse(synapse)
+
+    refractory = params.refractory_steps > 0
+    if refractory:
+        free = state.refractory_steps_left <= 0
+        v_pre = torch.where(free, v_pre, state.v)
+
+    spikes = spike_fn(v_pre - threshold)
+    if refractory:
+        spikes = spikes * free
+
+    resetting = spikes.detach() if detach_reset else spikes
+    if params.reset == "subtract":
+        v_post = v_pre - resetting * (threshold - params.v_reset)
+    elif params.reset == "zero":
+        v_post = v_pre - resetting * (v_pre - params.v_reset)
+    else:
+        v_post = v_pre
+
+    if refractory:
+        left = torch.where(
+            spikes.detach() > 0,
+            torch.full_like(state.refractory_steps_left, params.refractory_steps),
+            (state.refractory_steps_left - 1).clamp(min=0),
+        )
+    else:
+        left = state.refractory_steps_left
+    return spikes, v_pre, LIFState(v=v_post, refractory_steps_left=left)
+
+
+def lif_sequence(
+    x: torch.Tensor,
+    state: LIFState,
+    params: LIFParams,
+    **step_options: object,
+) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """Run :func:`lif_step` over the leading (time) axis of ``x``.
+
+    Parameters
+    ----------
+    x : Tensor [T, ..., N]
+        Input per step (see :func:`lif_step` for units).
+    state : LIFState
+        Initial state, shape ``x.shape[1:]``.
+    **step_options
+        Passed to :func:`lif_step`.
+
+    Returns
+    -------
+    spikes : Tensor [T, ..., N]
+    v_pre_reset : Tensor [T, ..., N]
+    final_state : LIFState
+    """
+    spikes, membrane = [], []
+    for x_t in x:
+        spk, v_pre, state = lif_step(x_t, state, params, **step_options)  # type: ignore[arg-type]
+        spikes.append(spk)
+        membrane.append(v_pre)
+    return torch.stack(spikes), torch.stack(membrane), state
