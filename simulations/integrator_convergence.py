@@ -2,7 +2,8 @@
 
 Input: the smooth current I(t) = I0 + A sin(2 pi t / P) for Euler and RK4, whose
 solution is known in closed form, and the same current held over each step for the
-exact integrator, checked against SciPy's solve_ivp of the held-input equation. No spikes: the threshold is out of reach.
+exact integrator, checked against SciPy's solve_ivp of the held-input equation.
+No spikes: the threshold is out of reach.
 Writes ``convergence.png`` and ``convergence.csv`` into a new folder under ``--out``.
 
     python simulations/integrator_convergence.py --out runs

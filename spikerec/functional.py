@@ -134,23 +134,7 @@ def lif_step(
     tau = params.tau_mem_ms if tau_mem_ms is None else tau_mem_ms
     threshold = params.v_th if v_th is None else v_th
 
-    if synapse == "delta":
-        v_pre = method.advance(
-            state.v, 0.0, dt_ms=params.dt_ms, tau_mem_ms=tau, v_rest=params.v_rest
-        ) + (params.r_m / tau) * x
-    elif synapse == "current":
-        v_pre = method.advance(
-            state.v,
-            params.r_m * x,
-            dt_ms=params.dt_ms,
-            tau_mem_ms=tau,
-            v_rest=params.v_rest,
-            drive_mid=None if x_mid is None else params.r_m * x_mid,
-            drive_end=None if x_end is None else params.r_m * x_end,
-        )
-    else:
-        check_synapse(synapse)
-
+    v_pre = subthreshold_update(state.v, x, params, method, synapse, tau, x_mid, x_end)
     refractory = params.refractory_steps > 0
     if refractory:
         free = state.refractory_steps_left <= 0
@@ -159,14 +143,7 @@ def lif_step(
     spikes = spike_fn(v_pre - threshold)
     if refractory:
         spikes = spikes * free
-
-    resetting = spikes.detach() if detach_reset else spikes
-    if params.reset == "subtract":
-        v_post = v_pre - resetting * (threshold - params.v_reset)
-    elif params.reset == "zero":
-        v_post = v_pre - resetting * (v_pre - params.v_reset)
-    else:
-        v_post = v_pre
+    v_post = reset_membrane(v_pre, spikes.detach() if detach_reset else spikes, params, threshold)
 
     if refractory:
         left = torch.where(
@@ -177,6 +154,54 @@ def lif_step(
     else:
         left = state.refractory_steps_left
     return spikes, v_pre, LIFState(v=v_post, refractory_steps_left=left)
+
+
+def subthreshold_update(
+    v: torch.Tensor,
+    x: torch.Tensor,
+    params: LIFParams,
+    method: Integrator,
+    synapse: str,
+    tau: float | torch.Tensor,
+    x_mid: torch.Tensor | None = None,
+    x_end: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Membrane at the end of a step before threshold and reset (steps 1 of the order above)."""
+    if synapse == "delta":
+        return (
+            method.advance(v, 0.0, dt_ms=params.dt_ms, tau_mem_ms=tau, v_rest=params.v_rest)
+            + (params.r_m / tau) * x
+        )
+    if synapse == "current":
+        return method.advance(
+            v,
+            params.r_m * x,
+            dt_ms=params.dt_ms,
+            tau_mem_ms=tau,
+            v_rest=params.v_rest,
+            drive_mid=None if x_mid is None else params.r_m * x_mid,
+            drive_end=None if x_end is None else params.r_m * x_end,
+        )
+    check_synapse(synapse)
+    raise AssertionError("unreachable")
+
+
+def reset_membrane(
+    v_pre: torch.Tensor,
+    spikes: torch.Tensor,
+    params: LIFParams,
+    threshold: float | torch.Tensor,
+) -> torch.Tensor:
+    """Membrane after the reset of the neurons that spiked (``spikes`` is 0.0 or 1.0).
+
+    The zero reset is written ``v (1 - s) + s v_reset`` so that it lands on
+    ``v_reset`` exactly and still passes gradients through the spike.
+    """
+    if params.reset == "subtract":
+        return v_pre - spikes * (threshold - params.v_reset)
+    if params.reset == "zero":
+        return v_pre * (1.0 - spikes) + spikes * params.v_reset
+    return v_pre
 
 
 def lif_sequence(

@@ -59,11 +59,19 @@ def spike_raster(
     ndarray [n_steps, n_inputs]
         Spike counts per step and input. A spike at exactly ``(n + 1) * dt_ms``
         lands in step n, so grid and event-driven simulations see the same input
-        when spike times lie on the grid.
+        when spike times lie on the grid. A spike at exactly t = 0 counts in step 0.
     """
-    steps = np.ceil(np.asarray(times_ms) / dt_ms - 1e-9).astype(np.int64) - 1
+    times_ms = np.asarray(times_ms, dtype=np.float64)
+    neuron = np.asarray(neuron)
+    if times_ms.shape != neuron.shape:
+        raise ValueError(f"neuron has {neuron.size} entries but times_ms has {times_ms.size}")
+    if not np.isfinite(times_ms).all() or (times_ms.size and times_ms.min() < 0):
+        raise ValueError("times_ms must be finite and >= 0")
+    if neuron.size and (neuron.min() < 0 or neuron.max() >= n_inputs):
+        raise ValueError(f"neuron indices must lie in [0, n_inputs={n_inputs})")
+    steps = np.ceil(times_ms / dt_ms - 1e-9).astype(np.int64) - 1
     steps = np.clip(steps, 0, None)
     keep = steps < n_steps
     raster = np.zeros((n_steps, n_inputs))
-    np.add.at(raster, (steps[keep], np.asarray(neuron)[keep]), 1.0)
+    np.add.at(raster, (steps[keep], neuron[keep]), 1.0)
     return raster

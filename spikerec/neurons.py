@@ -46,6 +46,28 @@ def check_sequence(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def check_state(state: LIFState, x: torch.Tensor) -> None:
+    """Refuse a state that does not fit the sequence ``x [T, B, N]``."""
+    if not isinstance(state, LIFState):
+        raise TypeError(
+            f"state must be a LIFState (as returned in LIFOutput.state), got {type(state).__name__}"
+        )
+    for name, tensor in zip(LIFState._fields, state, strict=True):
+        if (
+            not isinstance(tensor, torch.Tensor)
+            or tensor.shape != x.shape[1:]
+            or (tensor.dtype != x.dtype or tensor.device != x.device)
+        ):
+            got = (
+                f"{tuple(tensor.shape)}, {tensor.dtype} on {tensor.device}"
+                if isinstance(tensor, torch.Tensor)
+                else type(tensor).__name__
+            )
+            raise ValueError(
+                f"state.{name} is {got}; x needs {tuple(x.shape[1:])}, {x.dtype} on {x.device}"
+            )
+
+
 class LIF(nn.Module):
     """A layer of leaky integrate-and-fire neurons run over a time-major sequence.
 
@@ -98,15 +120,14 @@ class LIF(nn.Module):
         self.synapse = synapse
         self.surrogate = get_surrogate(surrogate)
         self.detach_reset = detach_reset
-        if n_neurons is not None and (isinstance(n_neurons, bool) or not isinstance(
-            n_neurons, int) or n_neurons < 1):
+        if n_neurons is not None and (
+            isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1
+        ):
             raise ValueError(f"n_neurons={n_neurons!r} must be a positive integer")
         self.n_neurons = n_neurons
         shape = () if n_neurons is None else (n_neurons,)
         self.log_tau_mem_ms = (
-            nn.Parameter(torch.full(shape, math.log(self.params.tau_mem_ms)))
-            if learn_tau
-            else None
+            nn.Parameter(torch.full(shape, math.log(self.params.tau_mem_ms))) if learn_tau else None
         )
         self.v_th = nn.Parameter(torch.full(shape, self.params.v_th)) if learn_threshold else None
 
@@ -151,16 +172,16 @@ class LIF(nn.Module):
             )
         if state is None:
             state = self.init_state(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device)
-        elif state.v.shape != x.shape[1:] or state.v.dtype != x.dtype or (
-            state.v.device != x.device
-        ):
-            raise ValueError(
-                f"state has shape {tuple(state.v.shape)}, {state.v.dtype} on {state.v.device}; "
-                f"x needs {tuple(x.shape[1:])}, {x.dtype} on {x.device}"
-            )
+        else:
+            check_state(state, x)
         tau = self.tau_mem_ms
         if isinstance(tau, torch.Tensor):
             tau = tau.to(x.dtype)
+            if self.integrator.name == "euler" and bool((tau <= 0.5 * self.params.dt_ms).any()):
+                raise ValueError(
+                    f"learned tau_mem_ms={float(tau.detach().min()):.4g} makes the 'euler' "
+                    f"integrator unstable: it must stay > dt_ms / 2 = {0.5 * self.params.dt_ms!r}"
+                )
         v_th = None if self.v_th is None else self.v_th.to(x.dtype)
         spikes, membrane, final = lif_sequence(
             x,

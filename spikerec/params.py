@@ -94,9 +94,7 @@ class LIFParams:
         if self.t_ref_ms < 0:
             raise ValueError(f"t_ref_ms={self.t_ref_ms!r} must be >= 0")
         if not self.v_reset < self.v_th:
-            raise ValueError(
-                f"v_reset={self.v_reset!r} must be < v_th={self.v_th!r}"
-            )
+            raise ValueError(f"v_reset={self.v_reset!r} must be < v_th={self.v_th!r}")
         if self.reset not in RESET_MODES:
             raise ValueError(
                 f"reset={self.reset!r} is not a reset mode; valid: {', '.join(RESET_MODES)}"

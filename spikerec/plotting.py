@@ -14,13 +14,21 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
-def new_figure(n_rows: int = 1, *, height_ratios: Sequence[float] | None = None,
-               figsize: tuple[float, float] = (8.0, 5.0)) -> tuple[Figure, list[Axes]]:
+def new_figure(
+    n_rows: int = 1,
+    *,
+    height_ratios: Sequence[float] | None = None,
+    figsize: tuple[float, float] = (8.0, 5.0),
+) -> tuple[Figure, list[Axes]]:
     """A figure outside pyplot's global state (safe in scripts and threads) and its axes."""
     fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(n_rows, 1, sharex=True, squeeze=False,
-                        gridspec_kw=None if height_ratios is None else {
-                            "height_ratios": list(height_ratios)})
+    axes = fig.subplots(
+        n_rows,
+        1,
+        sharex=True,
+        squeeze=False,
+        gridspec_kw=None if height_ratios is None else {"height_ratios": list(height_ratios)},
+    )
     return fig, list(axes[:, 0])
 
 
@@ -51,8 +59,14 @@ def plot_membrane_trace(
     ax.axhline(v_th, color="tab:red", ls="--", lw=1.0, label="threshold")
     if spike_times_ms is not None and len(spike_times_ms):
         top = max(float(np.max(v)), v_th)
-        ax.plot(spike_times_ms, np.full(len(spike_times_ms), top * 1.08 if top > 0 else v_th),
-                "v", color=line.get_color(), ms=6, label="spikes")
+        ax.plot(
+            spike_times_ms,
+            np.full(len(spike_times_ms), top * 1.08 if top > 0 else v_th),
+            "v",
+            color=line.get_color(),
+            ms=6,
+            label="spikes",
+        )
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("membrane potential")
     ax.legend(loc="lower right", fontsize="small")

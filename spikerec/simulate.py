@@ -106,8 +106,10 @@ def simulate(
         if weights is None:
             raise ValueError("input_spikes needs weights [N_in] or [N_in, N]")
         spikes_in = _as_2d("input_spikes", input_spikes)
-        w = np.asarray(weights.detach().cpu() if isinstance(weights, torch.Tensor) else weights,
-                       dtype=np.float64)
+        w = np.asarray(
+            weights.detach().cpu() if isinstance(weights, torch.Tensor) else weights,
+            dtype=np.float64,
+        )
         w = w[:, None] if w.ndim == 1 else w
         if w.ndim != 2 or w.shape[0] != spikes_in.shape[1]:
             raise ValueError(
@@ -117,17 +119,23 @@ def simulate(
         drive = torch.from_numpy(spikes_in @ w)
         synapse = "delta"
     elif smooth:
-        if n_steps is None or isinstance(n_steps, bool) or not isinstance(n_steps, int) or (
-            n_steps < 1
+        if (
+            n_steps is None
+            or isinstance(n_steps, bool)
+            or not isinstance(n_steps, int)
+            or (n_steps < 1)
         ):
-            raise ValueError(f"n_steps={n_steps!r} must be a positive integer for a current function")
+            raise ValueError(
+                f"n_steps={n_steps!r} must be a positive integer for a current function"
+            )
         dt = params.dt_ms
         grid = np.arange(n_steps) * dt
 
         def sampled(times: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(
-                np.stack([np.atleast_1d(np.asarray(current(float(t)), dtype=np.float64))
-                          for t in times])
+                np.stack(
+                    [np.atleast_1d(np.asarray(current(float(t)), dtype=np.float64)) for t in times]
+                )
             )
 
         drive, drive_mid, drive_end = sampled(grid), sampled(grid + dt / 2), sampled(grid + dt)
@@ -141,8 +149,8 @@ def simulate(
     n_neurons = drive.shape[1]
     state = init_lif_state((n_neurons,), params, dtype=torch.float64)
     if v0 is not None:
-        v_start = torch.as_tensor(np.broadcast_to(np.asarray(v0, dtype=np.float64), (n_neurons,)))
-        state = state._replace(v=v_start.clone())
+        v_start = np.array(np.broadcast_to(np.asarray(v0, dtype=np.float64), (n_neurons,)))
+        state = state._replace(v=torch.from_numpy(v_start))
 
     v_trace = torch.empty_like(drive)
     spike_trace = torch.empty_like(drive)

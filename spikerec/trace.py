@@ -1,4 +1,4 @@
-"""The membrane-trace experiment: one LIF neuron driven by V4-like Poisson inputs or a current step."""
+"""The membrane-trace experiment: one LIF neuron driven by V4-like Poisson inputs or a step."""
 
 from __future__ import annotations
 
@@ -58,8 +58,15 @@ class TraceConfig:
     def __post_init__(self) -> None:
         if self.input not in TRACE_INPUTS:
             raise ValueError(f"unknown input {self.input!r}; valid: {', '.join(TRACE_INPUTS)}")
-        for name in ("duration_ms", "rate_hz", "weight_mean", "weight_std", "current",
-                     "step_on_ms", "step_off_ms"):
+        for name in (
+            "duration_ms",
+            "rate_hz",
+            "weight_mean",
+            "weight_std",
+            "current",
+            "step_on_ms",
+            "step_off_ms",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise ValueError(f"{name}={value!r} must be finite")
@@ -126,8 +133,12 @@ def run_membrane_trace(
 
 
 def write_membrane_trace(
-    result: TraceResult, params: LIFParams, config: TraceConfig, out_dir: Path,
-    *, integrator: str = "exact",
+    result: TraceResult,
+    params: LIFParams,
+    config: TraceConfig,
+    out_dir: Path,
+    *,
+    integrator: str = "exact",
 ) -> list[Path]:
     """Write ``membrane_trace.png``, ``membrane_trace.csv`` and ``config.json`` into ``out_dir``."""
     from spikerec.plotting import new_figure, plot_membrane_trace, plot_raster
@@ -139,21 +150,29 @@ def write_membrane_trace(
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["t_ms", "v_pre_reset", "spike", "drive"])
-            for t, v, s, d in zip(grid.t_ms, grid.v[:, 0], grid.spikes[:, 0], result.drive):
+            for t, v, s, d in zip(
+                grid.t_ms, grid.v[:, 0], grid.spikes[:, 0], result.drive, strict=True
+            ):
                 writer.writerow([f"{t:.6g}", f"{v:.10g}", int(s), f"{d:.10g}"])
 
     atomic_write(csv_path, write_csv)
 
     raster = config.input == "poisson"
-    fig, axes = new_figure(2 if raster else 1, height_ratios=[2, 1] if raster else None,
-                           figsize=(9.0, 6.0 if raster else 4.0))
+    fig, axes = new_figure(
+        2 if raster else 1,
+        height_ratios=[2, 1] if raster else None,
+        figsize=(9.0, 6.0 if raster else 4.0),
+    )
     t = np.concatenate([[0.0], grid.t_ms])
     v = np.concatenate([[params.v_rest], grid.v[:, 0]])
     plot_membrane_trace(t, v, v_th=params.v_th, spike_times_ms=grid.spike_times_ms(), ax=axes[0])
     n_spikes = int(grid.spikes.sum())
-    source = (f"{config.n_inputs} Poisson inputs at {config.rate_hz:g} Hz" if raster
-              else f"current step {config.current:g} from {config.step_on_ms:g} "
-                   f"to {config.step_off_ms:g} ms")
+    source = (
+        f"{config.n_inputs} Poisson inputs at {config.rate_hz:g} Hz"
+        if raster
+        else f"current step {config.current:g} from {config.step_on_ms:g} "
+        f"to {config.step_off_ms:g} ms"
+    )
     axes[0].set_title(
         f"LIF neuron, tau_mem = {params.tau_mem_ms:g} ms, dt = {params.dt_ms:g} ms, "
         f"{integrator} integrator; {source}; {n_spikes} spikes",
@@ -167,7 +186,8 @@ def write_membrane_trace(
 
     cfg_path = atomic_write_text(
         out_dir / "config.json",
-        json.dumps({"params": asdict(params), "trace": asdict(config), "integrator": integrator},
-                   indent=2),
+        json.dumps(
+            {"params": asdict(params), "trace": asdict(config), "integrator": integrator}, indent=2
+        ),
     )
     return [png_path, csv_path, cfg_path]

@@ -181,7 +181,9 @@ def test_refractory_steps(t_ref_ms, dt_ms, steps):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tau_mem_ms", "dt_ms"), [(1.0, 2.0), (1.0, 2.5), (10.0, 20.0), (0.5, 7.0)])
+@pytest.mark.parametrize(
+    ("tau_mem_ms", "dt_ms"), [(1.0, 2.0), (1.0, 2.5), (10.0, 20.0), (0.5, 7.0)]
+)
 def test_euler_refuses_unstable_step(tau_mem_ms, dt_ms):
     params = LIFParams(tau_mem_ms=tau_mem_ms, dt_ms=dt_ms)
     with pytest.raises(ValueError) as info:

@@ -128,8 +128,9 @@ def _grad(fn, x: torch.Tensor) -> torch.Tensor:
     ("ours", "theirs"),
     [
         pytest.param(FastSigmoid(), snn_surrogate.fast_sigmoid(), id="fast_sigmoid-25"),
-        pytest.param(FastSigmoid(slope=5.0), snn_surrogate.fast_sigmoid(slope=5.0),
-                     id="fast_sigmoid-5"),
+        pytest.param(
+            FastSigmoid(slope=5.0), snn_surrogate.fast_sigmoid(slope=5.0), id="fast_sigmoid-5"
+        ),
         pytest.param(ATan(), snn_surrogate.atan(), id="atan-2"),
         pytest.param(ATan(alpha=0.5), snn_surrogate.atan(alpha=0.5), id="atan-0.5"),
         pytest.param(Sigmoid(), snn_surrogate.sigmoid(), id="sigmoid-25"),

@@ -62,7 +62,9 @@ def simulate_event_driven(
     above threshold the crossing time is
     ``t0 + tau * ln((V(t0) - V_inf) / (v_th - V_inf))``. After a spike the membrane
     is held at its post-reset value for ``t_ref_ms``, ignoring input arriving up to
-    and including ``t_spike + t_ref_ms``, as on the grid.
+    and including ``t_spike + t_ref_ms``, as on the grid. A resetting neuron whose
+    free membrane is at or above ``v_th`` (``v0`` above threshold, or a subtract
+    reset that leaves it there) spikes again at once.
 
     Examples
     --------
@@ -85,6 +87,12 @@ def simulate_event_driven(
     refractory_until = -math.inf
     spikes: list[float] = []
 
+    def fire(t_now: float, v_now: float) -> tuple[float, float, float]:
+        """Spike at ``t_now`` from ``v_now >= v_th``: record, reset, start refractoriness."""
+        recorder.fill_until(t_now, lambda s: np.full(s.shape, v_now), inclusive=True)
+        spikes.append(t_now)
+        return t_now, after_reset(params, v_now), t_now + params.t_ref_ms
+
     def relax_to(t_stop: float) -> None:
         """Advance (t, v) freely to ``t_stop``, spiking at bias-driven crossings."""
         nonlocal t, v, refractory_until
@@ -92,8 +100,13 @@ def simulate_event_driven(
             if t < refractory_until:
                 hold_end = min(refractory_until, t_stop)
                 held = v
-                recorder.fill_until(hold_end, lambda s: np.full(s.shape, held), inclusive=False)
+                recorder.fill_until(
+                    hold_end, lambda s, h=held: np.full(s.shape, h), inclusive=False
+                )
                 t = hold_end
+                continue
+            if v >= params.v_th and params.reset != "none":
+                t, v, refractory_until = fire(t, v)
                 continue
             t0, v0_ = t, v
             t_cross = math.inf
@@ -102,18 +115,20 @@ def simulate_event_driven(
             segment_end = min(t_cross, t_stop)
             recorder.fill_until(
                 segment_end,
-                lambda s: v_inf + (v0_ - v_inf) * np.exp(-(s - t0) / tau),
+                lambda s, a=t0, b=v0_: v_inf + (b - v_inf) * np.exp(-(s - a) / tau),
                 inclusive=False,
             )
             if t_cross <= t_stop:
-                recorder.fill_until(t_cross, lambda s: np.full(s.shape, params.v_th), inclusive=True)
+                recorder.fill_until(
+                    t_cross, lambda s: np.full(s.shape, params.v_th), inclusive=True
+                )
                 spikes.append(t_cross)
                 t, v = t_cross, after_reset(params, params.v_th)
                 refractory_until = t + params.t_ref_ms
             else:
                 t, v = t_stop, v_inf + (v0_ - v_inf) * math.exp(-(t_stop - t0) / tau)
 
-    for t_jump, jump in zip(jump_times.tolist(), jumps.tolist()):
+    for t_jump, jump in zip(jump_times.tolist(), jumps.tolist(), strict=True):
         relax_to(t_jump)
         if t_jump > refractory_until:
             peak, v, spiked = apply_jump(params, v, jump, t_jump, spikes)

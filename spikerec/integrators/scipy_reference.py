@@ -91,7 +91,19 @@ def solve_ivp_lif(
     recorder = SampleRecorder(check_sample_times(sample_times_ms, t_end_ms))
     jump_times, jumps = group_jumps(params, input_spike_times_ms, input_weights)
     in_window = jump_times <= t_end_ms
-    jump_at = dict(zip(jump_times[in_window].tolist(), jumps[in_window].tolist()))
+    jump_at = dict(zip(jump_times[in_window].tolist(), jumps[in_window].tolist(), strict=True))
+
+    if v0 is not None and not math.isfinite(v0):
+        raise ValueError(f"v0={v0!r} must be finite")
+    if current is not None and not callable(current) and not isinstance(current, np.ndarray):
+        if (
+            isinstance(current, bool)
+            or not isinstance(current, (int, float))
+            or (not math.isfinite(current))
+        ):
+            raise ValueError(
+                f"current={current!r} must be a finite number, a function of time or an array"
+            )
 
     breakpoints = set(jump_at) | {t_end_ms}
     if isinstance(current, np.ndarray):
@@ -120,8 +132,16 @@ def solve_ivp_lif(
         while t < t_stop:
             if t < refractory_until:
                 hold_end, held = min(refractory_until, t_stop), v
-                recorder.fill_until(hold_end, lambda s, h=held: np.full(s.shape, h), inclusive=False)
+                recorder.fill_until(
+                    hold_end, lambda s, h=held: np.full(s.shape, h), inclusive=False
+                )
                 t = hold_end
+                continue
+            if terminal and v >= v_th:
+                # Already at threshold when free: spike now (a root finder sees no crossing).
+                recorder.fill_until(t, lambda s, h=v: np.full(s.shape, h), inclusive=True)
+                spikes.append(t)
+                v, refractory_until = after_reset(params, v), t + params.t_ref_ms
                 continue
             current_at = _current_on_segment(current, params, t, t_stop)
 
@@ -129,8 +149,14 @@ def solve_ivp_lif(
                 return (r_m * i_of_t(time) - (y - v_rest)) / tau
 
             sol = solve_ivp(
-                rhs, (t, t_stop), [v], method="DOP853", events=threshold,
-                dense_output=True, rtol=rtol, atol=atol,
+                rhs,
+                (t, t_stop),
+                [v],
+                method="DOP853",
+                events=threshold,
+                dense_output=True,
+                rtol=rtol,
+                atol=atol,
             )
             crossings = sol.t_events[0]
             if terminal and crossings.size:

@@ -1,0 +1,69 @@
+"""Checkpoints: written atomically, loaded without ever executing code from the file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikerec.runs import atomic_write
+
+CHECKPOINT_FORMAT = "spikerec-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated, unsafe or not a spikerec checkpoint."""
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path``.
+
+    The file gets the format marker and version that :func:`load_checkpoint` checks.
+    """
+    content = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+    return atomic_write(path, lambda tmp: torch.save(content, tmp))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file and the problem: missing, empty, truncated or
+        corrupt, holding objects other than plain data (refused, never run), or
+        not written by spikerec.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "checkpoint.pt"
+    if not file.is_file():
+        raise CheckpointError(f"checkpoint {str(file)!r} does not exist")
+    if file.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {str(file)!r} is empty")
+    try:
+        content = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} holds objects other than plain data and was refused "
+            f"without running them ({first[:120]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is truncated or corrupt ({first[:120]})"
+        ) from None
+    if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(file)!r} is not a spikerec checkpoint")
+    if content.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} has version {content.get('version')!r}; "
+            f"this spikerec reads version {CHECKPOINT_VERSION}"
+        )
+    return content

@@ -1,0 +1,186 @@
+"""V4 spike encoders: features ``[B, N]`` become spike trains ``[T, B, N]``.
+
+Features are the non-negative outputs of the front end. Every encoder keeps a
+gradient path back into the front end, so the whole recogniser trains end to end.
+Randomness comes only from an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+
+import torch
+from snntorch import spikegen
+from torch import nn
+
+from spikerec.functional import init_lif_state, lif_sequence
+from spikerec.params import LIFParams
+from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
+
+
+def _check_features(features: torch.Tensor) -> None:
+    if not isinstance(features, torch.Tensor) or features.dim() != 2:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
+        raise ValueError(f"features must be a tensor [B, N], got {shape}")
+    if not features.is_floating_point():
+        raise TypeError(f"features must be floating point, got {features.dtype}")
+
+
+def spike_probability(features: torch.Tensor) -> torch.Tensor:
+    """Probability of at least one spike in a step, ``1 - exp(-features)``.
+
+    A feature is read as the expected number of spikes of a Poisson process in one
+    step; negative values count as silence.
+    """
+    return -torch.expm1(-features.clamp(min=0.0))
+
+
+class SpikeEncoder(nn.Module):
+    """Base class: ``forward(features [B, N], generator=None) -> spikes [T, B, N]``."""
+
+    name: str = ""
+    stochastic: bool = False
+
+    def __init__(self, n_steps: int = 25) -> None:
+        super().__init__()
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
+        self.n_steps = n_steps
+
+    @abstractmethod
+    def forward(
+        self, features: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Spike trains ``[T, B, N]`` of 0.0/1.0 from features ``[B, N]``."""
+
+    def extra_repr(self) -> str:
+        return f"n_steps={self.n_steps}"
+
+
+class RateEncoder(SpikeEncoder):
+    """Bernoulli (discretised Poisson) spike trains with ``P(spike) = 1 - exp(-f)`` per step.
+
+    The backward pass is straight-through: ``d spikes / d p = 1``, so the
+    gradient of the expected spike count reaches the front end. snntorch's
+    ``spikegen.rate`` is not used because it draws from torch's global generator.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> spikes = RateEncoder(n_steps=1000)(torch.full((1, 2), math.log(2.0)), g)
+    >>> spikes.shape, round(spikes.mean().item(), 1)
+    (torch.Size([1000, 1, 2]), 0.5)
+    """
+
+    name = "rate"
+    stochastic = True
+
+    def forward(self, features, generator=None):
+        _check_features(features)
+        p = spike_probability(features)
+        draws = torch.rand(
+            (self.n_steps, *p.shape), generator=generator, device=p.device, dtype=p.dtype
+        )
+        spikes = (draws < p).to(p.dtype)
+        return spikes + (p - p.detach())
+
+
+class LatencyEncoder(SpikeEncoder):
+    """One spike per unit, earlier for stronger features (time-to-first-spike code).
+
+    Spike times come from ``snntorch.spikegen.latency_code`` (linear code,
+    normalised to the ``n_steps`` window) applied to ``1 - exp(-f)``; units below
+    ``threshold`` stay silent. The one-hot spike train is passed forward; the
+    backward pass goes through a Gaussian bump of width ``sigma_steps`` around the
+    continuous spike time, so gradients move spikes earlier or later.
+    """
+
+    name = "latency"
+
+    def __init__(self, n_steps: int = 25, threshold: float = 0.01, sigma_steps: float = 1.0):
+        super().__init__(n_steps)
+        if not (math.isfinite(threshold) and 0 < threshold < 1):
+            raise ValueError(f"threshold={threshold!r} must be in (0, 1)")
+        if not (math.isfinite(sigma_steps) and sigma_steps > 0):
+            raise ValueError(f"sigma_steps={sigma_steps!r} must be > 0")
+        self.threshold = threshold
+        self.sigma_steps = sigma_steps
+
+    def spike_times(self, features: torch.Tensor) -> torch.Tensor:
+        """Continuous spike step in ``[0, n_steps - 1]`` for each unit, ``[B, N]``."""
+        p = spike_probability(features)
+        times, _ = spikegen.latency_code(
+            p, num_steps=self.n_steps, threshold=self.threshold, linear=True, normalize=True
+        )
+        return times.clamp(0.0, self.n_steps - 1.0)
+
+    def forward(self, features, generator=None):
+        _check_features(features)
+        p = spike_probability(features)
+        times = self.spike_times(features)
+        steps = torch.arange(self.n_steps, device=p.device, dtype=p.dtype).view(-1, 1, 1)
+        active = (p >= self.threshold).to(p.dtype)
+        hard = (steps == times.detach().round()).to(p.dtype) * active
+        soft = torch.exp(-0.5 * ((steps - times) / self.sigma_steps) ** 2) * active
+        return hard + (soft - soft.detach())
+
+
+class LIFPopulationEncoder(SpikeEncoder):
+    """A deterministic population of LIF neurons, one per V4 unit, driven by its feature.
+
+    Each feature is a current held over all ``n_steps`` steps
+    (``synapse="current"``, exact integrator); the neurons' spikes are the V4
+    spike trains, and the surrogate derivative carries gradients to the features.
+
+    Parameters
+    ----------
+    params : LIFParams, optional
+        Default ``LIFParams(tau_mem_ms=5.0, dt_ms=1.0)``: a feature of ``f``
+        drives the membrane towards ``r_m * f``, so units with ``f > v_th`` fire
+        regularly at a rate increasing with ``f``.
+    surrogate : str or Surrogate
+    """
+
+    name = "lif"
+
+    def __init__(
+        self,
+        n_steps: int = 25,
+        params: LIFParams | None = None,
+        surrogate: str | Surrogate = FastSigmoid(),
+    ) -> None:
+        super().__init__(n_steps)
+        self.params = LIFParams(tau_mem_ms=5.0, dt_ms=1.0) if params is None else params
+        self.surrogate = get_surrogate(surrogate)
+
+    def forward(self, features, generator=None):
+        _check_features(features)
+        state = init_lif_state(
+            features.shape, self.params, dtype=features.dtype, device=features.device
+        )
+        drive = features.unsqueeze(0).expand(self.n_steps, *features.shape)
+        spikes, _, _ = lif_sequence(
+            drive, state, self.params, synapse="current", surrogate=self.surrogate
+        )
+        return spikes
+
+
+ENCODERS: dict[str, type[SpikeEncoder]] = {
+    cls.name: cls for cls in (RateEncoder, LatencyEncoder, LIFPopulationEncoder)
+}
+
+
+def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
+    """Encoder by name with default settings.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown; the message lists the valid names.
+    """
+    try:
+        cls = ENCODERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}") from None
+    return cls(n_steps=n_steps)
