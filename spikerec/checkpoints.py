@@ -49,15 +49,30 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = str(error)
+        if "Unsupported global" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"checkpoint {str(file)!r} holds objects other than plain data (code could run "
+                "on loading) and was refused without running it"
+            ) from None
         raise CheckpointError(
-            f"checkpoint {str(file)!r} holds objects other than plain data and was refused "
-            f"without running them ({first[:120]})"
+            f"checkpoint {str(file)!r} is not a torch file or is corrupt"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as error:
+        # torch's weights-only unpickler raises a variety of errors on foreign bytes.
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
-            f"checkpoint {str(file)!r} is truncated or corrupt ({first[:120]})"
+            f"checkpoint {str(file)!r} is truncated or corrupt, or not a torch file ({first[:120]})"
         ) from None
     if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(file)!r} is not a spikerec checkpoint")

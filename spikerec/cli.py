@@ -90,6 +90,128 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_from_args(args: argparse.Namespace):
+    from spikerec.training import TrainConfig
+
+    names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
+    return TrainConfig(**{name: getattr(args, name) for name in names})
+
+
+def _set_threads(threads: int) -> None:
+    """Apply ``--threads`` (0 keeps torch's choice)."""
+    if threads < 0:
+        raise ValueError(f"--threads={threads} must be >= 0 (0: torch's default)")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _train(args: argparse.Namespace) -> int:
+
+    from spikerec.runner import run_training
+
+    _set_threads(args.threads)
+    config = None if args.resume else _config_from_args(args)
+    run_dir, result = run_training(
+        config, out_root=args.out, resume=args.resume, progress=not args.no_progress
+    )
+    print(f"run folder: {run_dir}")
+    print(
+        f"epochs: {result.state.epoch} (best {result.state.best_epoch}), "
+        f"training time {result.state.train_time_s:.1f} s"
+    )
+    print(f"validation accuracy: {result.val.accuracy:.4f}")
+    print(
+        f"test accuracy: {result.test.accuracy:.4f} "
+        f"(silent output layer on {100 * result.test.silent_fraction:.1f} % of images)"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from spikerec.runner import run_evaluation
+
+    run_dir, result, summary = run_evaluation(
+        args.checkpoint,
+        data=args.data,
+        split=args.split,
+        out_root=args.out,
+        data_root=args.data_root,
+    )
+    print(
+        f"{summary['dataset']} {args.split} accuracy: {result.accuracy:.4f} on "
+        f"{summary['n_images']} images (silent output layer on "
+        f"{100 * result.silent_fraction:.1f} %)"
+    )
+    for name, acc in summary["per_class_accuracy"].items():
+        print(f"  class {name}: {acc:.4f}")
+    print(f"wrote {run_dir}")
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from spikerec.runner import run_trace
+
+    run_dir, summary = run_trace(
+        args.checkpoint,
+        index=args.index,
+        data=args.data,
+        split=args.split,
+        out_root=args.out,
+        data_root=args.data_root,
+    )
+    print(
+        f"true class {summary['label']}, predicted {summary['prediction']}, "
+        f"output spike counts {summary['spike_counts']}"
+    )
+    print(f"wrote {run_dir / 'trace.png'}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import time
+
+    from spikerec.compare import CompareConfig, parse_entries, run_compare
+    from spikerec.compare_report import terminal_table, write_compare_outputs
+    from spikerec.data import load_dataset
+    from spikerec.runs import new_run_dir
+    from spikerec.training import TrainConfig
+
+    _set_threads(args.threads)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds={args.seeds} must be >= 1")
+    train_config = TrainConfig(
+        data=args.data,
+        encoder=args.encoder,
+        n_steps=args.n_steps,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        data_root=args.data_root,
+    )
+    config = CompareConfig(
+        data=args.data,
+        entries=parse_entries(args.heads),
+        seeds=tuple(range(args.seeds)),
+        train=train_config,
+        data_root=args.data_root,
+    )
+    # Fail on a bad dataset before creating the run folder.
+    dataset = load_dataset(args.data, seed=0, data_root=args.data_root)
+    run_dir = new_run_dir(args.out, "compare")
+    started = time.perf_counter()
+    results, rows = run_compare(config, progress=not args.no_progress)
+    wall = time.perf_counter() - started
+    write_compare_outputs(
+        run_dir, config, results, rows, class_names=list(dataset.class_names), wall_time_s=wall
+    )
+    print(terminal_table(rows))
+    print(f"{len(results)} runs in {wall:.1f} s; results, report and figures in {run_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spikerec`` command."""
     from spikerec import __version__
@@ -132,6 +254,124 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=trace_defaults.seed)
     sim.add_argument("--out", default="runs", help="parent folder of the new run folder")
     sim.set_defaults(handler=_simulate)
+
+    from spikerec.encoders import ENCODERS
+    from spikerec.heads import DECODERS
+    from spikerec.recognizer import HEADS
+    from spikerec.runner import SPLITS
+    from spikerec.surrogate import SURROGATES
+    from spikerec.training import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    cfg = TrainConfig()
+    tr = commands.add_parser(
+        "train",
+        help="train a recogniser; writes a new run folder",
+        description="Train a recogniser (CNN front end -> V4 spikes -> head) with "
+        "surrogate gradients. Writes config.json, checkpoint.pt, metrics.json and "
+        "training_curve.png into a new folder under --out.",
+    )
+    tr.add_argument(
+        "--data", default=cfg.data, help="dataset name or idx:PATH (default %(default)s)"
+    )
+    tr.add_argument("--data-root", default=None, help="folder of downloaded datasets")
+    tr.add_argument("--head", choices=HEADS, default=cfg.head)
+    tr.add_argument("--encoder", choices=list(ENCODERS), default=cfg.encoder)
+    tr.add_argument("--n-steps", type=int, default=cfg.n_steps, help="time steps T")
+    tr.add_argument("--integrator", choices=list(INTEGRATORS), default=cfg.integrator)
+    tr.add_argument("--surrogate", choices=list(SURROGATES), default=cfg.surrogate)
+    tr.add_argument("--tau-mem-ms", type=float, default=cfg.tau_mem_ms)
+    tr.add_argument("--v-th", type=float, default=cfg.v_th)
+    tr.add_argument("--reset", choices=RESET_MODES, default=cfg.reset)
+    tr.add_argument("--loss", choices=LOSSES, default=cfg.loss)
+    tr.add_argument("--decoder", choices=DECODERS, default=cfg.decoder)
+    tr.add_argument("--rate-reg", type=float, default=cfg.rate_reg)
+    tr.add_argument("--rate-target", type=float, default=cfg.rate_target)
+    tr.add_argument("--optimizer", choices=OPTIMIZERS, default=cfg.optimizer)
+    tr.add_argument("--lr", type=float, default=cfg.lr)
+    tr.add_argument("--momentum", type=float, default=cfg.momentum)
+    tr.add_argument("--weight-decay", type=float, default=cfg.weight_decay)
+    tr.add_argument("--schedule", choices=SCHEDULES, default=cfg.schedule)
+    tr.add_argument("--batch-size", type=int, default=cfg.batch_size)
+    tr.add_argument("--epochs", type=int, default=cfg.epochs)
+    tr.add_argument("--patience", type=int, default=cfg.patience)
+    tr.add_argument("--seed", type=int, default=cfg.seed)
+    tr.add_argument("--val-fraction", type=float, default=cfg.val_fraction)
+    tr.add_argument("--test-fraction", type=float, default=cfg.test_fraction)
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue the run in this folder (or checkpoint) with its stored "
+        "configuration; other training flags are then ignored",
+    )
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    tr.add_argument("--out", default="runs", help="parent folder of the new run folder")
+    tr.set_defaults(handler=_train)
+
+    ev = commands.add_parser(
+        "evaluate",
+        help="score a checkpoint on a dataset",
+        description="Print the accuracy of a checkpoint on a dataset (the one it was trained "
+        "on, or any other with the same image size and channels) and write "
+        "per-class accuracy and a confusion-matrix PNG into a new folder.",
+    )
+    ev.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
+    ev.add_argument(
+        "--data", default=None, help="dataset name or idx:PATH (default: the training dataset)"
+    )
+    ev.add_argument("--data-root", default=None)
+    ev.add_argument("--split", choices=SPLITS, default="test")
+    ev.add_argument("--out", default="runs")
+    ev.set_defaults(handler=_evaluate)
+
+    tc = commands.add_parser(
+        "trace",
+        help="plot the output layer's membranes for one image",
+        description="Plot the output LIF neurons' membrane potentials over time with the "
+        "threshold, their spikes and the V4 input raster for one image.",
+    )
+    tc.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
+    tc.add_argument("--data", default=None)
+    tc.add_argument("--data-root", default=None)
+    tc.add_argument("--split", choices=SPLITS, default="test")
+    tc.add_argument("--index", type=int, default=0, help="image index within the split")
+    tc.add_argument("--out", default="runs")
+    tc.set_defaults(handler=_trace)
+
+    from spikerec.compare import ENTRIES, CompareConfig
+
+    cmp_defaults = CompareConfig()
+    cp = commands.add_parser(
+        "compare",
+        help="score the LIF head against softmax heads and SVMs (the main job)",
+        description="Train and score every entry on the same splits for several seeds; "
+        "write results.json, results.csv, report.md and figures into a new "
+        "folder under --out and print the table.",
+    )
+    cp.add_argument("--data", default=cmp_defaults.data, help="dataset name or idx:PATH")
+    cp.add_argument("--data-root", default=None)
+    cp.add_argument(
+        "--heads",
+        default=",".join(ENTRIES),
+        help=f"comma-separated entries (default: all of {', '.join(ENTRIES)})",
+    )
+    cp.add_argument(
+        "--seeds",
+        type=int,
+        default=len(cmp_defaults.seeds),
+        help="number of seeds (default %(default)s)",
+    )
+    cp.add_argument("--encoder", choices=list(ENCODERS), default=cmp_defaults.train.encoder)
+    cp.add_argument("--n-steps", type=int, default=cmp_defaults.train.n_steps)
+    cp.add_argument("--epochs", type=int, default=cmp_defaults.train.epochs)
+    cp.add_argument("--patience", type=int, default=cmp_defaults.train.patience)
+    cp.add_argument("--batch-size", type=int, default=cmp_defaults.train.batch_size)
+    cp.add_argument("--lr", type=float, default=cmp_defaults.train.lr)
+    cp.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    cp.add_argument("--no-progress", action="store_true")
+    cp.add_argument("--out", default="runs")
+    cp.set_defaults(handler=_compare)
     return parser
 
 

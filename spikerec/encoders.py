@@ -15,6 +15,8 @@ from snntorch import spikegen
 from torch import nn
 
 from spikerec.functional import init_lif_state, lif_sequence
+from spikerec.fused import fused_supported, lif_sequence_fused
+from spikerec.integrators import get_integrator
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
 
@@ -25,6 +27,8 @@ def _check_features(features: torch.Tensor) -> None:
         raise ValueError(f"features must be a tensor [B, N], got {shape}")
     if not features.is_floating_point():
         raise TypeError(f"features must be floating point, got {features.dtype}")
+    if not torch.isfinite(features).all():
+        raise ValueError("features contain NaN or infinite values")
 
 
 def spike_probability(features: torch.Tensor) -> torch.Tensor:
@@ -61,8 +65,9 @@ class SpikeEncoder(nn.Module):
 class RateEncoder(SpikeEncoder):
     """Bernoulli (discretised Poisson) spike trains with ``P(spike) = 1 - exp(-f)`` per step.
 
-    The backward pass is straight-through: ``d spikes / d p = 1``, so the
-    gradient of the expected spike count reaches the front end. snntorch's
+    The backward pass is straight-through, ``d spikes / d f = 1`` for ``f > 0``:
+    unlike the slope ``exp(-f)`` of the expected spike it does not vanish for
+    strong features, which would otherwise saturate and stop learning. snntorch's
     ``spikegen.rate`` is not used because it draws from torch's global generator.
 
     Examples
@@ -78,12 +83,17 @@ class RateEncoder(SpikeEncoder):
 
     def forward(self, features, generator=None):
         _check_features(features)
+        if generator is None:
+            raise ValueError("the rate encoder draws spikes and needs a torch.Generator")
         p = spike_probability(features)
         draws = torch.rand(
             (self.n_steps, *p.shape), generator=generator, device=p.device, dtype=p.dtype
         )
         spikes = (draws < p).to(p.dtype)
-        return spikes + (p - p.detach())
+        # Straight-through: d spikes / d features = 1. The exact slope of the
+        # expected spike, exp(-f), vanishes for strong features and would freeze them.
+        rate = features.clamp(min=0.0)
+        return spikes + (rate - rate.detach())
 
 
 class LatencyEncoder(SpikeEncoder):
@@ -159,6 +169,17 @@ class LIFPopulationEncoder(SpikeEncoder):
         state = init_lif_state(
             features.shape, self.params, dtype=features.dtype, device=features.device
         )
+        if fused_supported(self.params):
+            spikes, _, _ = lif_sequence_fused(
+                features,
+                state,
+                self.params,
+                method=get_integrator("exact"),
+                synapse="current",
+                surrogate=self.surrogate,
+                n_steps=self.n_steps,
+            )
+            return spikes
         drive = features.unsqueeze(0).expand(self.n_steps, *features.shape)
         spikes, _, _ = lif_sequence(
             drive, state, self.params, synapse="current", surrogate=self.surrogate

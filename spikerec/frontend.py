@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 V4_CHANNELS = 64
 V4_SIDE = 7
@@ -15,7 +16,8 @@ class V4FrontEnd(nn.Module):
 
     ``Conv(C->32, 3, pad 1)-ReLU-MaxPool2 -> Conv(32->64, 3, pad 1)-ReLU-MaxPool2``,
     then adaptive average pooling to 7 x 7, which leaves 28 x 28 input untouched
-    and maps any other image size onto the same 3136 units.
+    and maps any larger image onto the same 3136 units. Images smaller than
+    28 x 28 (the 8 x 8 digits) are first upsampled bilinearly to 28 x 28.
 
     Parameters
     ----------
@@ -62,4 +64,8 @@ class V4FrontEnd(nn.Module):
             raise ValueError(
                 f"images must be at least 4 x 4 pixels, got {tuple(images.shape[-2:])}"
             )
+        if images.shape[-1] < 28 or images.shape[-2] < 28:
+            # Two 2x poolings would leave a small image (8 x 8 digits) with 2 x 2 maps;
+            # upsampling first keeps its spatial layout across the 7 x 7 V4 grid.
+            images = F.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
         return self.features(images).flatten(1)

@@ -156,6 +156,26 @@ def lif_step(
     return spikes, v_pre, LIFState(v=v_post, refractory_steps_left=left)
 
 
+def held_affine_step(
+    params: LIFParams, method: Integrator, synapse: str, tau_mem_ms: float
+) -> tuple[float, float, float]:
+    """``(a, b, c)`` with ``v_pre = a v + (b x + c)`` over a step of held input ``x``.
+
+    ``a`` is the integrator's decay over the step, ``b`` turns the input into
+    voltage (``r_m / tau_mem_ms`` for a delta-synapse jump, ``r_m`` times the
+    integrator's input gain for a held current), ``c = (1 - a) v_rest``.
+    """
+    a, gain = method.held_coefficients(params.dt_ms, tau_mem_ms)
+    b = params.r_m / tau_mem_ms if synapse == "delta" else params.r_m * gain
+    return a, b, (1.0 - a) * params.v_rest
+
+
+def input_term(x: torch.Tensor, b: float, c: float) -> torch.Tensor:
+    """``b x + c``: the input's share of the held-input update (``c`` skipped when 0)."""
+    term = x * b
+    return term + c if c != 0.0 else term
+
+
 def subthreshold_update(
     v: torch.Tensor,
     x: torch.Tensor,
@@ -166,24 +186,30 @@ def subthreshold_update(
     x_mid: torch.Tensor | None = None,
     x_end: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Membrane at the end of a step before threshold and reset (steps 1 of the order above)."""
+    """Membrane at the end of a step before threshold and reset (step 1 of the order above).
+
+    Held input with a fixed ``tau`` takes the affine form ``a v + (b x + c)`` of
+    :func:`held_affine_step`, two tensor operations; a learnable (tensor) ``tau`` or
+    input varying within the step goes through :meth:`Integrator.advance`.
+    """
+    check_synapse(synapse)
+    if isinstance(tau, float) and x_mid is None and x_end is None:
+        a, b, c = held_affine_step(params, method, synapse, tau)
+        return torch.add(input_term(x, b, c), v, alpha=a)
     if synapse == "delta":
         return (
             method.advance(v, 0.0, dt_ms=params.dt_ms, tau_mem_ms=tau, v_rest=params.v_rest)
             + (params.r_m / tau) * x
         )
-    if synapse == "current":
-        return method.advance(
-            v,
-            params.r_m * x,
-            dt_ms=params.dt_ms,
-            tau_mem_ms=tau,
-            v_rest=params.v_rest,
-            drive_mid=None if x_mid is None else params.r_m * x_mid,
-            drive_end=None if x_end is None else params.r_m * x_end,
-        )
-    check_synapse(synapse)
-    raise AssertionError("unreachable")
+    return method.advance(
+        v,
+        params.r_m * x,
+        dt_ms=params.dt_ms,
+        tau_mem_ms=tau,
+        v_rest=params.v_rest,
+        drive_mid=None if x_mid is None else params.r_m * x_mid,
+        drive_end=None if x_end is None else params.r_m * x_end,
+    )
 
 
 def reset_membrane(
@@ -198,6 +224,8 @@ def reset_membrane(
     ``v_reset`` exactly and still passes gradients through the spike.
     """
     if params.reset == "subtract":
+        if isinstance(threshold, float):
+            return torch.sub(v_pre, spikes, alpha=threshold - params.v_reset)
         return v_pre - spikes * (threshold - params.v_reset)
     if params.reset == "zero":
         return v_pre * (1.0 - spikes) + spikes * params.v_reset

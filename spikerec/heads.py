@@ -22,8 +22,12 @@ from spikerec.neurons import LIF
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate
 
-DEFAULT_HEAD_PARAMS = LIFParams(tau_mem_ms=10.0, dt_ms=1.0, r_m=10.0)
-"""Output-layer neurons: ``r_m = tau_mem_ms`` so a synaptic weight of w makes V jump by w."""
+DEFAULT_HEAD_PARAMS = LIFParams(tau_mem_ms=10.0, dt_ms=1.0, r_m=1.0)
+"""Output-layer neurons: a synaptic weight w makes V jump by ``w / 10``.
+
+A larger ``r_m`` makes the 3136-input layer so sensitive that Adam's first steps
+drive every output neuron to saturation or silence under dense rate-coded input.
+"""
 
 
 class HeadOutput(NamedTuple):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from spikerec.functional import LIFState, Synapse, check_synapse, init_lif_state, lif_sequence
+from spikerec.fused import fused_supported, lif_sequence_fused
 from spikerec.integrators import Integrator, get_integrator
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
@@ -89,6 +90,11 @@ class LIF(nn.Module):
         With a learnable parameter: one value per neuron instead of one shared.
     detach_reset : bool
         Stop gradients through the reset.
+    fused : bool
+        Use the whole-sequence path with a hand-written backward pass
+        (:mod:`spikerec.fused`) where it applies: fixed tau and threshold, no
+        refractory period. Same spikes as the step-by-step reference, less time
+        and memory.
 
     Examples
     --------
@@ -109,6 +115,7 @@ class LIF(nn.Module):
         learn_threshold: bool = False,
         n_neurons: int | None = None,
         detach_reset: bool = False,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         self.params = LIFParams() if params is None else params
@@ -120,6 +127,7 @@ class LIF(nn.Module):
         self.synapse = synapse
         self.surrogate = get_surrogate(surrogate)
         self.detach_reset = detach_reset
+        self.fused = fused
         if n_neurons is not None and (
             isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1
         ):
@@ -183,6 +191,17 @@ class LIF(nn.Module):
                     f"integrator unstable: it must stay > dt_ms / 2 = {0.5 * self.params.dt_ms!r}"
                 )
         v_th = None if self.v_th is None else self.v_th.to(x.dtype)
+        if self.fused and isinstance(tau, float) and v_th is None and fused_supported(self.params):
+            spikes, membrane, final = lif_sequence_fused(
+                x,
+                state,
+                self.params,
+                method=self.integrator,
+                synapse=self.synapse,
+                surrogate=self.surrogate,
+                detach_reset=self.detach_reset,
+            )
+            return LIFOutput(spikes=spikes, membrane=membrane, state=final)
         spikes, membrane, final = lif_sequence(
             x,
             state,

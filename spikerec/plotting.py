@@ -123,3 +123,145 @@ def plot_convergence(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_training_curve(history: Sequence[Mapping[str, float]], *, ax: Axes | None = None) -> Axes:
+    """Training loss and train/validation accuracy per epoch.
+
+    Parameters
+    ----------
+    history : sequence of dicts
+        One dict per epoch with ``epoch``, ``train_loss``, ``train_accuracy`` and
+        ``val_accuracy`` (as recorded by :func:`spikerec.training.train`).
+    """
+    ax = plt.gca() if ax is None else ax
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train accuracy")
+    ax.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="validation accuracy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0.0, 1.02)
+    loss_ax = ax.twinx()
+    loss_ax.plot(
+        epochs, [h["train_loss"] for h in history], "--", color="tab:gray", label="train loss"
+    )
+    loss_ax.set_ylabel("loss")
+    lines = ax.get_legend_handles_labels()
+    more = loss_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right", fontsize="small")
+    return ax
+
+
+def plot_confusion_matrix(
+    confusion: np.ndarray, *, class_names: Sequence[str] | None = None, ax: Axes | None = None
+) -> Axes:
+    """Confusion matrix ``[C, C]`` (rows: true class, columns: predicted), with counts."""
+    ax = plt.gca() if ax is None else ax
+    confusion = np.asarray(confusion)
+    n = confusion.shape[0]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(n)]
+    ax.imshow(confusion, cmap="Blues")
+    threshold = confusion.max() / 2.0 if confusion.size else 0.0
+    for i in range(n):
+        for j in range(n):
+            if confusion[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    str(int(confusion[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize="x-small",
+                    color="white" if confusion[i, j] > threshold else "black",
+                )
+    ax.set_xticks(range(n), names, rotation=45 if n > 10 else 0, fontsize="small")
+    ax.set_yticks(range(n), names, fontsize="small")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    return ax
+
+
+def plot_output_membranes(
+    membrane: np.ndarray,
+    spikes: np.ndarray,
+    *,
+    v_th: float,
+    dt_ms: float = 1.0,
+    label: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Membrane potential of every output neuron over time, with threshold and spikes.
+
+    Parameters
+    ----------
+    membrane, spikes : array [T, C]
+        Pre-reset membranes and spikes of the C output neurons for one image.
+    label : int, optional
+        True class, drawn with a thicker line.
+    """
+    ax = plt.gca() if ax is None else ax
+    membrane, spikes = np.asarray(membrane), np.asarray(spikes)
+    t_ms = (np.arange(membrane.shape[0]) + 1) * dt_ms
+    colors = plt.get_cmap("tab10")
+    for c in range(membrane.shape[1]):
+        wide = label is not None and c == label
+        ax.plot(
+            t_ms,
+            membrane[:, c],
+            color=colors(c % 10),
+            lw=2.2 if wide else 0.9,
+            label=f"class {c}" + (" (true)" if wide else ""),
+        )
+        fired = spikes[:, c] > 0
+        ax.plot(t_ms[fired], membrane[fired, c], "v", color=colors(c % 10), ms=5)
+    ax.axhline(v_th, color="tab:red", ls="--", lw=1.0, label="threshold")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("membrane potential")
+    ax.legend(loc="upper left", fontsize="x-small", ncol=2)
+    return ax
+
+
+def plot_accuracy_bars(rows: Sequence[Mapping[str, float]], *, ax: Axes | None = None) -> Axes:
+    """Mean test accuracy per entry with its 95 % confidence interval (the paper's Figure 2).
+
+    Parameters
+    ----------
+    rows : sequence of dicts
+        With ``entry``, ``accuracy_mean``, ``ci95_low``, ``ci95_high`` and ``n_seeds``.
+    """
+    ax = plt.gca() if ax is None else ax
+    names = [str(r["entry"]) for r in rows]
+    means = np.array([r["accuracy_mean"] for r in rows])
+    low = means - np.array([r["ci95_low"] for r in rows])
+    high = np.array([r["ci95_high"] for r in rows]) - means
+    colors = [
+        "tab:red" if n == "lif" else "tab:blue" if "svm" not in n else "tab:gray" for n in names
+    ]
+    ax.bar(names, means, yerr=[low, high], capsize=4, color=colors, alpha=0.85)
+    for i, m in enumerate(means):
+        ax.text(
+            i, m + high[i] + 0.002, f"{100 * m:.1f}", ha="center", va="bottom", fontsize="small"
+        )
+    bottom = max(0.0, float(np.min(means - low)) - 0.05)
+    ax.set_ylim(bottom, min(1.0, float(np.max(means + high)) + 0.03))
+    ax.set_ylabel("test accuracy (mean, 95 % CI over seeds)")
+    ax.tick_params(axis="x", labelrotation=20)
+    return ax
+
+
+def plot_accuracy_by_steps(
+    accuracy: Sequence[float],
+    *,
+    dt_ms: float = 1.0,
+    ax: Axes | None = None,
+    label: str | None = None,
+) -> Axes:
+    """Test accuracy of the LIF head when only the first t time steps are decoded."""
+    ax = plt.gca() if ax is None else ax
+    t_ms = (np.arange(len(accuracy)) + 1) * dt_ms
+    ax.plot(t_ms, accuracy, "o-", ms=3, label=label)
+    ax.set_xlabel("time steps used (ms)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(True, alpha=0.3)
+    return ax

@@ -91,6 +91,26 @@ def build_recognizer(
     ValueError
         For an unknown head, encoder, integrator or surrogate (with the valid names).
     """
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
+    # torch's default initialisation draws from the global generator; keep the caller's
+    # stream untouched (init_parameters redraws every weight from an explicit generator).
+    with torch.random.fork_rng(devices=[]):
+        return _build(
+            head, in_channels, n_classes, encoder, n_steps, integrator, surrogate, head_params
+        )
+
+
+def _build(
+    head: str,
+    in_channels: int,
+    n_classes: int,
+    encoder: str,
+    n_steps: int,
+    integrator: str,
+    surrogate: str,
+    head_params: LIFParams | None,
+) -> Recognizer:
     frontend = V4FrontEnd(in_channels)
     if head == "lif":
         params = DEFAULT_HEAD_PARAMS if head_params is None else head_params
@@ -99,10 +119,8 @@ def build_recognizer(
         )
     elif head == "rate-softmax":
         module = RateSoftmaxHead(n_classes)
-    elif head == "softmax":
-        module = AnalogSoftmaxHead(n_classes)
     else:
-        raise ValueError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
+        module = AnalogSoftmaxHead(n_classes)
     spiking = getattr(module, "spiking_input", False)
     return Recognizer(frontend, module, make_encoder(encoder, n_steps) if spiking else None)
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from spikerec.checkpoints import CheckpointError
 from spikerec.encoders import ENCODERS
 from spikerec.heads import DECODERS, decode
-from spikerec.integrators import INTEGRATORS
+from spikerec.integrators import INTEGRATORS, get_integrator
 from spikerec.params import RESET_MODES, LIFParams
 from spikerec.recognizer import (
     HEADS,
@@ -60,8 +60,8 @@ class TrainConfig:
     integrator, surrogate : str
         Of the LIF output neurons.
     tau_mem_ms, v_th, reset
-        Output-neuron parameters; ``dt_ms`` is 1 ms and ``r_m = tau_mem_ms``, so a
-        synaptic weight w makes the membrane jump by w.
+        Output-neuron parameters; ``dt_ms`` is 1 ms and ``r_m`` is 1, so a synaptic
+        weight w makes the membrane jump by ``w / tau_mem_ms``.
     loss : {"count", "membrane"}
         Cross-entropy on output spike counts, or on the peak output membrane
         potentials, through a softmax (LIF head).
@@ -137,14 +137,15 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-        self.head_params()  # validates tau_mem_ms, v_th, reset together
+        # Validates tau_mem_ms, v_th and reset together, and the integrator against them.
+        get_integrator(self.integrator).validate(self.head_params())
 
     def head_params(self) -> LIFParams:
         """Parameters of the output LIF neurons."""
         return LIFParams(
             tau_mem_ms=self.tau_mem_ms,
             dt_ms=1.0,
-            r_m=self.tau_mem_ms,
+            r_m=1.0,
             v_th=self.v_th,
             reset=self.reset,
         )  # type: ignore[arg-type]
@@ -301,7 +302,7 @@ class TrainResult:
     val: EvalResult
 
 
-def _eval_generator(config: TrainConfig) -> torch.Generator:
+def eval_generator(config: TrainConfig) -> torch.Generator:
     """Fixed generator for evaluation, so stochastic encoders score reproducibly."""
     return torch.Generator().manual_seed(config.seed + 7919)
 
@@ -401,7 +402,7 @@ def train(
             loss.backward()
             optimizer.step()
             prediction, _ = predict(output, config.decoder)
-            total_loss += float(loss) * labels.shape[0]
+            total_loss += float(loss.detach()) * labels.shape[0]
             correct += int((prediction == labels).sum())
             seen += labels.shape[0]
             batches.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
@@ -412,7 +413,7 @@ def train(
             dataset.val.labels,
             n_classes=n_classes,
             decoder=config.decoder,
-            generator=_eval_generator(config),
+            generator=eval_generator(config),
         )
         state.train_time_s += time.perf_counter() - started
         state.epoch = epoch + 1
@@ -433,9 +434,11 @@ def train(
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state.epochs_without_improvement += 1
-        state.finished = (
-            state.epochs_without_improvement >= config.patience or state.epoch >= config.epochs
+        # Stop after `patience` epochs in a row without a better validation accuracy.
+        stalled = state.epochs_without_improvement > 0 and (
+            state.epochs_without_improvement >= config.patience
         )
+        state.finished = stalled or state.epoch >= config.epochs
         epochs.set_postfix(loss=f"{total_loss / seen:.3f}", val=f"{val.accuracy:.3f}")
         if checkpoint is not None:
             checkpoint(payload())
@@ -447,14 +450,14 @@ def train(
         model,
         dataset.val.images,
         dataset.val.labels,
-        generator=_eval_generator(config),
+        generator=eval_generator(config),
         **eval_kwargs,
     )
     test = evaluate(
         model,
         dataset.test.images,
         dataset.test.labels,
-        generator=_eval_generator(config),
+        generator=eval_generator(config),
         **eval_kwargs,
     )
     if checkpoint is not None:

@@ -72,6 +72,15 @@ class Integrator(ABC):
                 f"dt_ms={params.dt_ms!r} for the '{self.name}' grid integrator"
             )
 
+    def held_coefficients(self, dt_ms: float, tau_mem_ms: float) -> tuple[float, float]:
+        """``(a, b)`` with ``advance(v, u) = v_rest + a (v - v_rest) + b u`` for held ``u``.
+
+        Every grid method maps held input affinely; the default reads the two
+        coefficients off :meth:`advance`.
+        """
+        kwargs = {"dt_ms": dt_ms, "tau_mem_ms": tau_mem_ms, "v_rest": 0.0}
+        return float(self.advance(1.0, 0.0, **kwargs)), float(self.advance(0.0, 1.0, **kwargs))
+
     @abstractmethod
     def advance(
         self,

@@ -24,6 +24,9 @@ class ExactIntegrator(Integrator):
     name = "exact"
     order = math.inf
 
+    def held_coefficients(self, dt_ms: float, tau_mem_ms: float) -> tuple[float, float]:
+        return math.exp(-dt_ms / tau_mem_ms), -math.expm1(-dt_ms / tau_mem_ms)
+
     def advance(self, v, drive, *, dt_ms, tau_mem_ms, v_rest, drive_mid=None, drive_end=None):
         if drive_mid is not None or drive_end is not None:
             raise ValueError(

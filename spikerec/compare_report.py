@@ -1,0 +1,192 @@
+"""Files of a comparison run: results.json, results.csv, report.md and figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikerec.compare import CompareConfig, EntryResult
+from spikerec.runs import atomic_write, atomic_write_text
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+def table_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The results table in Markdown, one row per entry."""
+    lines = [
+        "| entry | accuracy (mean) | 95 % CI | McNemar p vs lif | only lif / only entry correct "
+        "| train s | inference ms/img | ops/img | silent |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        p = r.get("mcnemar_p_vs_lif")
+        pairs = (
+            f"{r['only_lif_correct']} / {r['only_entry_correct']}"
+            if "only_lif_correct" in r
+            else "—"
+        )
+        lines.append(
+            f"| {r['entry']} | {100 * r['accuracy_mean']:.2f} % "
+            f"| [{100 * r['ci95_low']:.2f}, {100 * r['ci95_high']:.2f}] | {_fmt_p(p)} | {pairs} "
+            f"| {r['train_time_s']:.1f} | {r['inference_ms_per_image']:.3f} "
+            f"| {r['ops_per_image']:.3g} {r['ops_kind']} | {100 * r['silent_fraction']:.1f} % |"
+        )
+    return lines
+
+
+def terminal_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table for the terminal."""
+    header = f"{'entry':<14}{'accuracy':>10}{'95% CI':>20}{'p vs lif':>10}{'train s':>9}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        ci = f"[{100 * r['ci95_low']:.2f}, {100 * r['ci95_high']:.2f}]"
+        lines.append(
+            f"{r['entry']:<14}{100 * r['accuracy_mean']:>9.2f}%{ci:>20}"
+            f"{_fmt_p(r.get('mcnemar_p_vs_lif')):>10}{r['train_time_s']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def write_compare_outputs(
+    run_dir: Path,
+    config: CompareConfig,
+    results: list[EntryResult],
+    rows: list[dict[str, Any]],
+    *,
+    class_names: list[str],
+    wall_time_s: float,
+) -> list[Path]:
+    """Write every output file of a comparison into ``run_dir``; return their paths."""
+    from spikerec.plotting import (
+        new_figure,
+        plot_accuracy_bars,
+        plot_accuracy_by_steps,
+        plot_confusion_matrix,
+    )
+
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    content = {
+        "config": {**asdict(config), "entries": list(config.entries), "seeds": list(config.seeds)},
+        "summary": rows,
+        "runs": [r.summary() for r in results],
+        "wall_time_s": wall_time_s,
+        "machine": machine,
+    }
+    paths = [
+        atomic_write_text(
+            run_dir / "results.json", json.dumps(content, indent=2, default=float) + "\n"
+        )
+    ]
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "entry",
+            "seed",
+            "accuracy",
+            "train_time_s",
+            "inference_s_per_image",
+            "ops_per_image",
+            "ops_kind",
+            "silent_fraction",
+        ]
+    )
+    for r in results:
+        writer.writerow(
+            [
+                r.entry,
+                r.seed,
+                f"{r.accuracy:.6f}",
+                f"{r.train_time_s:.3f}",
+                f"{r.inference_time_per_image_s:.6g}",
+                f"{r.ops_per_image:.6g}",
+                r.ops_kind,
+                f"{r.silent_fraction:.6f}",
+            ]
+        )
+    paths.append(atomic_write_text(run_dir / "results.csv", buffer.getvalue()))
+
+    def save(fig: Any, name: str) -> None:
+        paths.append(
+            atomic_write(run_dir / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        )
+
+    fig, (ax,) = new_figure(figsize=(8.0, 4.5))
+    plot_accuracy_bars(rows, ax=ax)
+    ax.set_title(f"{config.data}: test accuracy over {len(config.seeds)} seeds", fontsize="medium")
+    save(fig, "accuracy_bars.png")
+
+    lif_row = next((r for r in rows if r["entry"] == "lif" and "accuracy_by_steps" in r), None)
+    if lif_row is not None:
+        fig, (ax,) = new_figure(figsize=(6.0, 4.0))
+        plot_accuracy_by_steps(lif_row["accuracy_by_steps"], ax=ax, label="lif")
+        softmax = next((r for r in rows if r["entry"] == "softmax"), None)
+        if softmax is not None:
+            ax.axhline(softmax["accuracy_mean"], color="tab:gray", ls="--", label="softmax CNN")
+        ax.legend(fontsize="small")
+        ax.set_title(f"LIF head on {config.data}: accuracy vs time steps", fontsize="medium")
+        save(fig, "accuracy_vs_steps.png")
+
+    first_seed = config.seeds[0]
+    shown = [r for r in results if r.seed == first_seed]
+    if shown:
+        cols = min(3, len(shown))
+        n_rows = math.ceil(len(shown) / cols)
+        fig, _ = new_figure(figsize=(4.2 * cols, 4.0 * n_rows))
+        fig.clear()
+        axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+        for ax, r in zip(axes, shown, strict=False):
+            plot_confusion_matrix(torch.tensor(r.confusion).numpy(), class_names=class_names, ax=ax)
+            ax.set_title(
+                f"{r.entry} (seed {first_seed}): {100 * r.accuracy:.1f} %", fontsize="small"
+            )
+        for ax in axes[len(shown) :]:
+            ax.set_visible(False)
+        save(fig, "confusion_matrices.png")
+
+    lines = [
+        f"# Comparison on `{config.data}`",
+        "",
+        f"Seeds {', '.join(map(str, config.seeds))}; the same train / validation / test split "
+        "per seed for every entry; accuracy on the test split. Confidence intervals: "
+        "Student t over seeds. McNemar: exact two-sided test on the test images of all seeds "
+        "pooled, each entry paired with `lif` on the same images.",
+        "",
+        *table_lines(rows),
+        "",
+        "ops/img: synaptic events of the head counted from actual V4 spikes (SOP) for "
+        "spiking heads, multiply-accumulates (MAC) for analog heads and SVMs (support "
+        "vectors × features); the front end is the same CNN for every neural entry.",
+    ]
+    if lif_row is not None:
+        lines += [
+            "",
+            f"LIF decision latency: {lif_row['decision_latency_steps_mean']:.2f} steps "
+            f"on average (first step from which the decoded class no longer changes).",
+        ]
+    lines += [
+        "",
+        f"Wall time {wall_time_s:.1f} s on {machine['platform']}, "
+        f"torch {machine['torch']}, {machine['threads']} threads.",
+        "",
+    ]
+    paths.append(atomic_write_text(run_dir / "report.md", "\n".join(lines)))
+    return paths
