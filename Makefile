@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 run: venv
-	$(VENV)/bin/spikerec simulate --out $(OUT)
+	$(VENV)/bin/spikerec compare --out $(OUT)
 
 test: venv
 	$(PY) -m pytest -q

@@ -379,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``spikerec`` command; return its exit status (2 for user errors)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the process is ours: tune the allocator (see spikerec._memory)
+        from spikerec._memory import keep_freed_memory
+
+        keep_freed_memory()
     try:
         return args.handler(args)
     except (ValueError, TypeError, OSError) as error:

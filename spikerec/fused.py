@@ -44,6 +44,7 @@ class _FusedLIF(torch.autograd.Function):
         detach_reset: bool,
     ):
         held = x.dim() == v0.dim()
+        ctx.set_materialize_grads(False)  # unused outputs get None, not zero tensors
         a, b, c = held_affine_step(params, method, synapse, params.tau_mem_ms)
         # The same tensor operations as lif_step, in the same order: identical spikes.
         term = input_term(x, b, c)
@@ -66,26 +67,31 @@ class _FusedLIF(torch.autograd.Function):
         a, b = ctx.coefficients
         slope = ctx.surrogate.derivative(membrane - params.v_th)  # d spike / d v_pre
         # d v_post / d v_pre: the reset's share of the gradient (None: exactly 1).
+        # Built in place, as each is [T, B, N].
+        theta = params.v_th - params.v_reset
         if params.reset == "none" or (ctx.detach_reset and params.reset == "subtract"):
             through_reset = None
         elif ctx.detach_reset:
             through_reset = 1.0 - spikes
         elif params.reset == "subtract":
-            through_reset = 1.0 - (params.v_th - params.v_reset) * slope
+            through_reset = (slope * -theta).add_(1.0)
         else:
-            through_reset = (1.0 - spikes) + (params.v_reset - membrane) * slope
-        # d v_pre[t+1] / d v_pre[t]
-        carry = None if through_reset is None else a * through_reset
+            through_reset = (params.v_reset - membrane).mul_(slope).add_(1.0 - spikes)
+        last_reset = None if through_reset is None else through_reset[-1].clone()
+        carry = None if through_reset is None else through_reset.mul_(a)  # d v_pre[t+1]/d v_pre[t]
 
         # Gradient reaching v_pre[t] from this step's own outputs.
-        local = torch.zeros_like(membrane) if grad_spikes is None else grad_spikes * slope
+        if grad_spikes is None:
+            local = torch.zeros_like(membrane)
+        else:
+            local = slope.mul_(grad_spikes)  # slope is not needed any more
         if grad_membrane is not None:
-            local = local + grad_membrane
+            local = local.add_(grad_membrane)
         grad_pre = torch.empty_like(membrane)
         n_steps = membrane.shape[0]
         g = local[-1]
         if grad_v_final is not None:
-            g = g + (grad_v_final if through_reset is None else grad_v_final * through_reset[-1])
+            g = g + (grad_v_final if last_reset is None else grad_v_final * last_reset)
         grad_pre[-1] = g
         for t in range(n_steps - 2, -1, -1):
             if carry is None:
