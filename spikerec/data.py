@@ -53,6 +53,8 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
+from spikerec.validation import real_number
+
 __all__ = [
     "DATASETS",
     "IDX_PREFIX",
@@ -273,12 +275,10 @@ def _check_seed(seed: object) -> int:
 
 
 def _check_fraction(name: str, value: object) -> float:
-    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+        number = real_number(name, value)
+    except ValueError:  # NaN or infinite
+        raise DatasetError(f"{name}={value!r} must be in (0, 1)") from None
     if not (0.0 < number < 1.0):
         raise DatasetError(f"{name}={value!r} must be in (0, 1)")
     return number

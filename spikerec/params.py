@@ -11,22 +11,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from spikerec.validation import real_number
+
 ResetMode = Literal["subtract", "zero", "none"]
 RESET_MODES: tuple[str, ...] = ("subtract", "zero", "none")
-
-
-def _check_real(name: str, value: object) -> float:
-    """Return ``value`` as a float, or raise naming the field, the value and the rule."""
-    # bool is an int subclass and str has no __float__; neither is a parameter value.
-    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name}={value!r} must be finite")
-    return number
 
 
 @dataclass(frozen=True)
@@ -84,7 +72,7 @@ class LIFParams:
         for field in fields(self):
             if field.name == "reset":
                 continue
-            object.__setattr__(self, field.name, _check_real(field.name, getattr(self, field.name)))
+            object.__setattr__(self, field.name, real_number(field.name, getattr(self, field.name)))
         if self.tau_mem_ms <= 0:
             raise ValueError(f"tau_mem_ms={self.tau_mem_ms!r} must be > 0")
         if self.dt_ms <= 0:

@@ -1,0 +1,281 @@
+"""Shared helpers of the benchmark scripts: process setup, timing, memory, tables.
+
+Every benchmark runs spikerec and its peer(s) side by side in one process, checks
+that they agree before timing, times interleaved rounds after a warm-up and reports
+medians as ratios. Peak memory is measured in fresh child processes, one per peer,
+because a process's peak resident set size only ever grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spikerec._memory import keep_freed_memory
+
+BENCH_DIR = Path(__file__).resolve().parent
+MIB = 2**20
+
+
+# ---------------------------------------------------------------------------
+# Process setup and machine description
+# ---------------------------------------------------------------------------
+
+
+def setup_process(threads: int) -> dict[str, object]:
+    """Tune glibc malloc (:func:`spikerec._memory.keep_freed_memory`) and set torch threads.
+
+    Called once at the start of every benchmark process, parent or child, so both
+    libraries run under the same allocator settings.
+    """
+    if threads < 1:
+        raise ValueError(f"--threads={threads} must be >= 1")
+    tuned = keep_freed_memory()
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process (e.g. run_all calling several mains)
+        pass
+    return {"threads": torch.get_num_threads(), "malloc_tuned": tuned}
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, object]:
+    """What the numbers were measured on."""
+    import snntorch
+
+    import spikerec
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "load_avg": load,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "snntorch": snntorch.__version__,
+        "spikerec": spikerec.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def describe_machine(info: dict[str, object], setup: dict[str, object] | None = None) -> str:
+    lines = [
+        f"CPU: {info['cpu']} ({info['cores']} cores, {info['usable_cores']} usable; "
+        f"load average {info['load_avg']})",
+        f"python {info['python']}, torch {info['torch']}, snntorch {info['snntorch']}, "
+        f"spikerec {info['spikerec']}; torch threads: {info['torch_threads']}",
+    ]
+    if setup is not None:
+        tuned = "applied" if setup.get("malloc_tuned") else "NOT applied (not glibc?)"
+        lines.append(
+            f"glibc malloc tuning (spikerec._memory.keep_freed_memory) {tuned} "
+            "for every benchmark process, both libraries alike"
+        )
+    return "\n".join(lines)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per peer")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up calls per peer")
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds (smoke)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every generator")
+
+
+# ---------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], *, rounds: int, warmup: int
+) -> dict[str, dict[str, object]]:
+    """Median wall time of each callable over interleaved rounds.
+
+    Every callable is first called ``warmup`` times. Then each round calls every
+    callable once, in an order rotated from round to round, so slow drifts of the
+    machine (another job, thermal state) hit all peers alike.
+
+    Returns
+    -------
+    dict name -> {"median_s", "min_s", "samples_s"}
+    """
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            fns[name]()
+            samples[name].append(time.perf_counter() - start)
+    return {
+        name: {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "samples_s": s,
+        }
+        for name, s in samples.items()
+    }
+
+
+# ---------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> float | None:
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_mib() -> float:
+    """Current resident set size in MiB (peak so far where /proc is missing)."""
+    kib = _status_kib("VmRSS")
+    if kib is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return kib / 1024.0
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (VmHWM, else ru_maxrss)."""
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        kib = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return kib / 1024.0
+
+
+def emit_child_result(result: dict[str, object]) -> None:
+    """A child's last stdout line: its result as JSON."""
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(script: str, args: Sequence[str], *, timeout_s: float = 1800.0) -> dict:
+    """Run ``benchmarks/<script> <args>`` in a fresh interpreter; return its JSON result."""
+    cmd = [sys.executable, str(BENCH_DIR / script), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        raise RuntimeError(f"child {' '.join(cmd)} failed (status {proc.returncode}):\n{tail}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+# ---------------------------------------------------------------------------
+# Models and checks
+# ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def init_uniform_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default-like init from an explicit generator.
+
+    Every weight and bias of a Conv/Linear layer is drawn from
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (the bound of torch's default init).
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            fan_in = layer.weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            if layer.bias is not None:
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``max|a - b| / max|b|``: a scale-free gradient disagreement."""
+    a, b = a.detach().double(), b.detach().double()
+    scale = b.abs().max().item()
+    return (a - b).abs().max().item() / (scale if scale > 0 else 1.0)
+
+
+def check(name: str, value: float, limit: float, *, kind: str = "<=") -> dict[str, object]:
+    """An agreement check as a row: ``value <= limit`` (or ``==`` for counts)."""
+    ok = value == limit if kind == "==" else value <= limit
+    return {"check": name, "value": value, "limit": limit, "kind": kind, "ok": bool(ok)}
+
+
+def ratio_row(workload: str, name: str, value: float, meaning: str) -> dict[str, object]:
+    return {"workload": workload, "ratio": name, "value": value, "meaning": meaning}
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+
+def fmt_value(value: object) -> str:
+    if isinstance(value, float):
+        if value == 0.0:
+            return "0"
+        if abs(value) >= 1e4 or abs(value) < 1e-2:
+            return f"{value:.3g}"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+def table(rows: Iterable[Sequence[object]], headers: Sequence[str]) -> str:
+    """A plain-text table with left-aligned columns."""
+    body = [[fmt_value(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in body:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(out)
+
+
+def checks_table(checks: Sequence[dict[str, object]]) -> str:
+    rows = [
+        (c["check"], c["value"], f"{c['kind']} {fmt_value(c['limit'])}", "ok" if c["ok"] else "FAIL")
+        for c in checks
+    ]
+    return table(rows, ["agreement check", "value", "required", ""])
+
+
+def ratios_table(ratios: Sequence[dict[str, object]]) -> str:
+    rows = [(r["workload"], r["ratio"], r["value"], r["meaning"]) for r in ratios]
+    return table(rows, ["workload", "ratio", "value", "meaning"])
