@@ -223,7 +223,7 @@ def test_latency_bad_settings(kwargs):
 
 def test_lif_population_default_params():
     enc = LIFPopulationEncoder(n_steps=5)
-    assert enc.params.r_m == 1.0 and enc.params.v_rest == 0.0 and enc.params.v_th == 1.0
+    assert enc.params.r_m == 4.0 and enc.params.v_rest == 0.0 and enc.params.v_th == 1.0
     assert enc.params.tau_mem_ms == 5.0 and enc.params.dt_ms == 1.0
 
 
@@ -233,17 +233,26 @@ def test_lif_population_fires_iff_feature_exceeds_threshold_and_more_for_more():
     # 1.01 needs n >= 5 ln(101) ~ 23 steps; 100 steps leave a wide margin.
     values = [0.0, 0.5, 0.9, 0.99, 1.0, 1.01, 1.05, 1.5, 3.0, 10.0]
     f = torch.tensor([values], dtype=torch.float64)
-    counts = LIFPopulationEncoder(n_steps=100)(f).sum(0)[0]
+    unit_gain = LIFParams(tau_mem_ms=5.0, dt_ms=1.0, r_m=1.0)
+    counts = LIFPopulationEncoder(n_steps=100, params=unit_gain)(f).sum(0)[0]
     fires = counts > 0
     assert fires.tolist() == [v > 1.0 for v in values]
     active = counts[torch.tensor(values) > 1.0]
     assert (active[1:] > active[:-1]).all(), active  # strictly more spikes for more drive
 
 
+def test_lif_population_default_gain_fires_above_a_quarter():
+    # r_m = 4: the membrane relaxes towards 4 f, so f > 0.25 fires and f <= 0.25 never does.
+    values = [0.0, 0.2, 0.25, 0.26, 0.5, 2.0]
+    counts = LIFPopulationEncoder(n_steps=200)(torch.tensor([values], dtype=torch.float64))
+    assert (counts.sum(0)[0] > 0).tolist() == [v > 0.25 for v in values]
+
+
 def test_lif_population_first_spike_time_matches_closed_form():
     # Constant current: V(t) = f (1 - exp(-t / tau)), first crossing at t* = tau ln(f / (f - 1)).
     values = torch.tensor([1.2, 1.5, 2.0, 4.0], dtype=torch.float64)
-    spikes = LIFPopulationEncoder(n_steps=40)(values.unsqueeze(0))[:, 0]
+    unit_gain = LIFParams(tau_mem_ms=5.0, dt_ms=1.0, r_m=1.0)
+    spikes = LIFPopulationEncoder(n_steps=40, params=unit_gain)(values.unsqueeze(0))[:, 0]
     first_step = spikes.argmax(0) + 1  # steps are 1 ms; step n ends at t = n ms
     t_star = 5.0 * torch.log(values / (values - 1.0))
     assert torch.equal(first_step, torch.ceil(t_star).long())
