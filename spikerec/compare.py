@@ -80,8 +80,8 @@ class CompareConfig:
     svm_max_train : int
         At most this many training images (stratified subsample) for the SVMs, whose
         cost grows quadratically; 0 means all.
-    latency_max_images : int
-        Test images used for the decision-latency and accuracy-vs-steps curves.
+    data_root : str or None
+        Folder of downloaded datasets.
     """
 
     data: str = "digits"
@@ -450,14 +450,9 @@ def run_compare(
     *,
     progress: bool = True,
     on_entry: Callable[[EntryResult], None] | None = None,
-    skip: Callable[[str, int], EntryResult | None] | None = None,
 ) -> tuple[list[EntryResult], list[dict[str, Any]]]:
-    """Run the whole matrix of entries x seeds; return per-run results and the summary.
-
-    ``skip(entry, seed)`` may return an already finished result to reuse.
-    """
-    total = len(config.entries) * len(config.seeds)
-    bar = tqdm(total=total, desc="compare", disable=not progress)
+    """Run the whole matrix of entries x seeds; return per-run results and the summary."""
+    bar = tqdm(total=len(config.entries) * len(config.seeds), desc="compare", disable=not progress)
     results: list[EntryResult] = []
 
     def record(result: EntryResult) -> None:
@@ -468,21 +463,6 @@ def run_compare(
             on_entry(result)
 
     for seed in config.seeds:
-        reused = [skip(entry, seed) for entry in config.entries] if skip else []
-        reused = [r for r in reused if r is not None]
-        missing = [e for e in config.entries if e not in {r.entry for r in reused}]
-        for result in reused:
-            results.append(result)
-            bar.update(1)
-        if missing:
-            sub = CompareConfig(
-                data=config.data,
-                entries=tuple(missing),
-                seeds=(seed,),
-                train=config.train,
-                svm_max_train=config.svm_max_train,
-                data_root=config.data_root,
-            )
-            run_seed(sub, seed, on_entry=record)
+        run_seed(config, seed, on_entry=record)
     bar.close()
     return results, summarize(results, config.entries)
