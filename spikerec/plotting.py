@@ -238,12 +238,19 @@ def plot_accuracy_bars(rows: Sequence[Mapping[str, float]], *, ax: Axes | None =
         "tab:red" if n == "lif" else "tab:blue" if "svm" not in n else "tab:gray" for n in names
     ]
     ax.bar(names, means, yerr=[low, high], capsize=4, color=colors, alpha=0.85)
-    for i, m in enumerate(means):
-        ax.text(
-            i, m + high[i] + 0.002, f"{100 * m:.1f}", ha="center", va="bottom", fontsize="small"
-        )
     bottom = max(0.0, float(np.min(means - low)) - 0.05)
-    ax.set_ylim(bottom, min(1.0, float(np.max(means + high)) + 0.03))
+    ax.set_ylim(bottom, min(1.0, float(np.max(means + high))) + 0.01)
+    for i, m in enumerate(means):  # inside the bar's foot, clear of the error bars
+        ax.text(
+            i,
+            bottom + 0.01 * (1.0 - bottom),
+            f"{100 * m:.1f} %",
+            ha="center",
+            va="bottom",
+            fontsize="small",
+            color="white",
+            fontweight="bold",
+        )
     ax.set_ylabel("test accuracy (mean, 95 % CI over seeds)")
     ax.tick_params(axis="x", labelrotation=20)
     return ax
