@@ -60,8 +60,8 @@ def _lif_params(args: argparse.Namespace) -> LIFParams:
 
 def _simulate(args: argparse.Namespace) -> int:
     from spikerec.integrators import get_integrator
+    from spikerec.membrane_trace import TraceConfig, run_membrane_trace, write_membrane_trace
     from spikerec.runs import new_run_dir
-    from spikerec.trace import TraceConfig, run_membrane_trace, write_membrane_trace
 
     params = _lif_params(args)
     get_integrator(args.integrator).validate(params)
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spikerec`` command."""
     from spikerec import __version__
     from spikerec.integrators import INTEGRATORS
-    from spikerec.trace import TRACE_INPUTS, TraceConfig
+    from spikerec.membrane_trace import TRACE_INPUTS, TraceConfig
 
     parser = _Parser(prog="spikerec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"spikerec {__version__}")
