@@ -153,8 +153,10 @@ def _svm_search(kernel: str, n_features: int, seed: int, *, wide: bool = True) -
     """
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     if kernel == "linear":
+        # The dual solver: sklearn's "auto" picks the primal one when samples outnumber
+        # features, which took 14-97 s per fit on mnist5k against 3-6 s for the dual.
         model = make_pipeline(
-            StandardScaler(), LinearSVC(dual="auto", max_iter=5000, random_state=seed)
+            StandardScaler(), LinearSVC(dual=True, max_iter=2000, random_state=seed)
         )
         grid: dict[str, list[float]] = {"linearsvc__C": [0.01, 0.1, 1.0]}
     else:
