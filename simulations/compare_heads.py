@@ -30,10 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = CompareConfig(
         data=args.data, entries=parse_entries(args.heads), seeds=tuple(range(args.seeds))
     )
-    dataset = load_dataset(args.data, seed=0)
+    dataset = load_dataset(args.data, seed=config.seeds[0])
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
-    results, rows = run_compare(config)
+    results, rows = run_compare(config, first_dataset=dataset)
     write_compare_outputs(
         run_dir,
         config,

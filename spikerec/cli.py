@@ -199,10 +199,16 @@ def _compare(args: argparse.Namespace) -> int:
         data_root=args.data_root,
     )
     # Fail on a bad dataset before creating the run folder.
-    dataset = load_dataset(args.data, seed=0, data_root=args.data_root)
+    dataset = load_dataset(
+        args.data,
+        seed=config.seeds[0],
+        data_root=args.data_root,
+        val_fraction=train_config.val_fraction,
+        test_fraction=train_config.test_fraction,
+    )
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
-    results, rows = run_compare(config, progress=not args.no_progress)
+    results, rows = run_compare(config, progress=not args.no_progress, first_dataset=dataset)
     wall = time.perf_counter() - started
     write_compare_outputs(
         run_dir, config, results, rows, class_names=list(dataset.class_names), wall_time_s=wall

@@ -463,8 +463,13 @@ def run_compare(
     *,
     progress: bool = True,
     on_entry: Callable[[EntryResult], None] | None = None,
+    first_dataset: DatasetSplits | None = None,
 ) -> tuple[list[EntryResult], list[dict[str, Any]]]:
-    """Run the whole matrix of entries x seeds; return per-run results and the summary."""
+    """Run the whole matrix of entries x seeds; return per-run results and the summary.
+
+    ``first_dataset``: the splits of ``config.seeds[0]`` when the caller has already
+    loaded them (to check the dataset before creating a run folder).
+    """
     bar = tqdm(total=len(config.entries) * len(config.seeds), desc="compare", disable=not progress)
     results: list[EntryResult] = []
 
@@ -476,6 +481,7 @@ def run_compare(
             on_entry(result)
 
     for seed in config.seeds:
-        run_seed(config, seed, on_entry=record)
+        preloaded = first_dataset if seed == config.seeds[0] else None
+        run_seed(config, seed, on_entry=record, dataset=preloaded)
     bar.close()
     return results, summarize(results, config.entries)
