@@ -8,9 +8,7 @@ import numpy as np
 
 from spikerec.integrators.events import (
     ContinuousResult,
-    SampleRecorder,
     after_reset,
-    apply_jump,
     check_sample_times,
     group_jumps,
 )
@@ -76,70 +74,105 @@ def simulate_event_driven(
     jump_times, jumps = group_jumps(params, input_spike_times_ms, input_weights)
     in_window = jump_times <= t_end_ms
     jump_times, jumps = jump_times[in_window], jumps[in_window]
-    recorder = SampleRecorder(check_sample_times(sample_times_ms, t_end_ms))
+    sample_times = check_sample_times(sample_times_ms, t_end_ms)
     if not math.isfinite(i_bias):
         raise ValueError(f"i_bias={i_bias!r} must be finite")
 
-    tau = params.tau_mem_ms
+    tau, v_th, t_ref = params.tau_mem_ms, params.v_th, params.t_ref_ms
+    resets = params.reset != "none"
     v_inf = params.v_rest + params.r_m * i_bias
+    # A bias above threshold makes the membrane cross v_th between events; only then
+    # does the slow path (closed-form crossing times) run between events.
+    bias_crosses = v_inf > v_th
     t = 0.0
     v = params.v_rest if v0 is None else float(v0)
     refractory_until = -math.inf
     spikes: list[float] = []
+    knots = _Knots(v)
 
-    def fire(t_now: float, v_now: float) -> tuple[float, float, float]:
+    def fire(t_now: float, v_now: float) -> None:
         """Spike at ``t_now`` from ``v_now >= v_th``: record, reset, start refractoriness."""
-        recorder.fill_until(t_now, lambda s: np.full(s.shape, v_now), inclusive=True)
+        nonlocal v, refractory_until
         spikes.append(t_now)
-        return t_now, after_reset(params, v_now), t_now + params.t_ref_ms
+        v, refractory_until = after_reset(params, v_now), t_now + t_ref
+        knots.add(t_now, v_now, v, held=t_ref > 0)
 
     def relax_to(t_stop: float) -> None:
-        """Advance (t, v) freely to ``t_stop``, spiking at bias-driven crossings."""
-        nonlocal t, v, refractory_until
+        """Advance (t, v) to ``t_stop``: holds, refractory ends, immediate and bias spikes."""
+        nonlocal t, v
         while t < t_stop:
             if t < refractory_until:
-                hold_end = min(refractory_until, t_stop)
-                held = v
-                recorder.fill_until(
-                    hold_end, lambda s, h=held: np.full(s.shape, h), inclusive=False
-                )
-                t = hold_end
+                t = min(refractory_until, t_stop)
+                if t == refractory_until:
+                    knots.add(t, v, v, held=False)
                 continue
-            if v >= params.v_th and params.reset != "none":
-                t, v, refractory_until = fire(t, v)
+            if v >= v_th and resets:
+                fire(t, v)
                 continue
-            t0, v0_ = t, v
             t_cross = math.inf
-            if v_inf > params.v_th and v < params.v_th:
-                t_cross = t0 + tau * math.log((v0_ - v_inf) / (params.v_th - v_inf))
-            segment_end = min(t_cross, t_stop)
-            recorder.fill_until(
-                segment_end,
-                lambda s, a=t0, b=v0_: v_inf + (b - v_inf) * np.exp(-(s - a) / tau),
-                inclusive=False,
-            )
+            if bias_crosses and v < v_th:
+                t_cross = t + tau * math.log((v - v_inf) / (v_th - v_inf))
             if t_cross <= t_stop:
-                recorder.fill_until(
-                    t_cross, lambda s: np.full(s.shape, params.v_th), inclusive=True
-                )
-                spikes.append(t_cross)
-                t, v = t_cross, after_reset(params, params.v_th)
-                refractory_until = t + params.t_ref_ms
+                t = t_cross
+                fire(t_cross, v_th)
             else:
-                t, v = t_stop, v_inf + (v0_ - v_inf) * math.exp(-(t_stop - t0) / tau)
+                t, v = t_stop, v_inf + (v - v_inf) * math.exp(-(t_stop - t) / tau)
 
-    for t_jump, jump in zip(jump_times.tolist(), jumps.tolist(), strict=True):
-        relax_to(t_jump)
+    # Decay from each event's predecessor (or from 0): the common step, vectorised.
+    decay = np.exp(-np.diff(jump_times, prepend=0.0) / tau).tolist()
+    t_prev_event = 0.0
+    for t_jump, jump, decay_k in zip(jump_times.tolist(), jumps.tolist(), decay, strict=True):
+        if t == t_prev_event and t >= refractory_until and not bias_crosses and v < v_th:
+            t, v = t_jump, v_inf + (v - v_inf) * decay_k  # fast path: free decay
+        else:
+            relax_to(t_jump)
+        t_prev_event = t_jump
         if t_jump > refractory_until:
-            peak, v, spiked = apply_jump(params, v, jump, t_jump, spikes)
-            recorder.fill_until(t_jump, lambda s, p=peak: np.full(s.shape, p), inclusive=True)
-            if spiked:
-                refractory_until = t_jump + params.t_ref_ms
+            peak = v + jump
+            if peak >= v_th and (resets or v < v_th):
+                fire(t_jump, peak)
+            else:
+                v = peak
+                knots.add(t_jump, peak, peak, held=False)
     relax_to(t_end_ms)
-    final = v
-    recorder.fill_until(t_end_ms, lambda s: np.full(s.shape, final), inclusive=True)
     return ContinuousResult(
         spike_times_ms=np.asarray(spikes, dtype=np.float64),
-        sample_times_ms=recorder.times_ms,
-        v_samples=recorder.values,
+        sample_times_ms=sample_times,
+        v_samples=knots.sample(sample_times, v_inf=v_inf, tau_ms=tau),
     )
+
+
+class _Knots:
+    """Instants where the membrane trajectory changes course, in time order.
+
+    Between a knot and the next the membrane relaxes freely from the knot's
+    ``after`` value towards ``v_inf`` (or is held there while refractory); a
+    sample at exactly a knot's time reads the first such knot's ``peak`` (with
+    the jump, before any reset), as the grid simulators record it.
+    """
+
+    def __init__(self, v_start: float) -> None:
+        self.t_ms, self.peak, self.after, self.held = [0.0], [v_start], [v_start], [False]
+
+    def add(self, t_ms: float, peak: float, after: float, *, held: bool) -> None:
+        self.t_ms.append(t_ms)
+        self.peak.append(peak)
+        self.after.append(after)
+        self.held.append(held)
+
+    def sample(self, times_ms: np.ndarray, *, v_inf: float, tau_ms: float) -> np.ndarray:
+        """Membrane potential at ascending ``times_ms`` [K] (voltage unit)."""
+        knot_t = np.asarray(self.t_ms)
+        after = np.asarray(self.after)
+        last = np.searchsorted(knot_t, times_ms, side="right") - 1
+        since = times_ms - knot_t[last]
+        values = np.where(
+            np.asarray(self.held)[last],
+            after[last],
+            v_inf + (after[last] - v_inf) * np.exp(-since / tau_ms),
+        )
+        first = np.searchsorted(knot_t, times_ms, side="left")
+        at_knot = first < knot_t.size
+        at_knot[at_knot] = knot_t[first[at_knot]] == times_ms[at_knot]
+        values[at_knot] = np.asarray(self.peak)[first[at_knot]]
+        return values
