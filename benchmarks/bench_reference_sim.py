@@ -8,8 +8,8 @@ to ``dt``), so all three simulators see identical input:
 - ``solve_ivp``: :func:`spikerec.solve_ivp_lif` (SciPy DOP853, restarted at every
   input jump), the reference;
 - ``event_driven``: :func:`spikerec.simulate_event_driven` (closed form between events);
-- ``grid``: :func:`spikerec.simulate` (exact integrator, float64) on the raster
-  from :func:`spikerec.spike_raster`.
+- ``grid``: :func:`spikerec.simulate` (exact integrator, float64) on the sparse raster
+  from :func:`spikerec.spike_raster` (``sparse=True``), binning included in its time.
 
 Agreement (before timing): max |dV| at the grid times and max |d spike time|
 against ``solve_ivp``, both must be <= 1e-9, with the same number of spikes.
@@ -73,7 +73,9 @@ class Problem:
 
     def grid(self) -> spikerec.GridResult:
         # The raster is part of the grid simulator's work: it is timed with it.
-        raster = spikerec.spike_raster(self.neuron, self.times_ms, N_IN, DT_MS, self.n_steps)
+        raster = spikerec.spike_raster(
+            self.neuron, self.times_ms, N_IN, DT_MS, self.n_steps, sparse=True
+        )
         return spikerec.simulate(PARAMS, input_spikes=raster, weights=self.weights)
 
 

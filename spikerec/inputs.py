@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.sparse import csr_array
 
 
 def poisson_spike_times(
@@ -50,13 +51,26 @@ def poisson_spike_times(
 
 
 def spike_raster(
-    neuron: np.ndarray, times_ms: np.ndarray, n_inputs: int, dt_ms: float, n_steps: int
-) -> np.ndarray:
+    neuron: np.ndarray,
+    times_ms: np.ndarray,
+    n_inputs: int,
+    dt_ms: float,
+    n_steps: int,
+    *,
+    sparse: bool = False,
+) -> np.ndarray | csr_array:
     """Bin spikes onto the grid: spikes in ``(n dt, (n+1) dt]`` count in step n.
+
+    Parameters
+    ----------
+    sparse : bool
+        Return a :class:`scipy.sparse.csr_array` instead of a dense array: a
+        raster of a few thousand spikes over thousands of steps and inputs is
+        almost all zeros, and :func:`spikerec.simulate` accepts either.
 
     Returns
     -------
-    ndarray [n_steps, n_inputs]
+    ndarray or csr_array [n_steps, n_inputs]
         Spike counts per step and input. A spike at exactly ``(n + 1) * dt_ms``
         lands in step n, so grid and event-driven simulations see the same input
         when spike times lie on the grid. A spike at exactly t = 0 counts in step 0.
@@ -72,6 +86,9 @@ def spike_raster(
     steps = np.ceil(times_ms / dt_ms - 1e-9).astype(np.int64) - 1
     steps = np.clip(steps, 0, None)
     keep = steps < n_steps
+    if sparse:  # duplicate (step, input) pairs are summed on conversion to CSR
+        ones = np.ones(int(keep.sum()))
+        return csr_array((ones, (steps[keep], neuron[keep])), shape=(n_steps, n_inputs))
     raster = np.zeros((n_steps, n_inputs))
     np.add.at(raster, (steps[keep], neuron[keep]), 1.0)
     return raster

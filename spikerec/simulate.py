@@ -1,7 +1,9 @@
 """The one driver that steps LIF neurons on a time grid and records their traces.
 
-It runs :func:`spikerec.functional.lif_step` in float64 without gradients, for
-reference simulations, plots and the CLI. Training uses :class:`spikerec.LIF`.
+It computes what :func:`spikerec.functional.lif_step` computes, in float64 without
+gradients, for reference simulations, plots and the CLI: held input (samples or
+delta-synapse spikes) through :func:`spikerec.held_scan.scan_held`, a current
+function step by step through ``lif_step``. Training uses :class:`spikerec.LIF`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.sparse import csr_array, issparse, sparray, spmatrix
 
-from spikerec.functional import LIFState, init_lif_state, lif_step
+from spikerec.functional import LIFState, held_affine_step, init_lif_state, lif_step
+from spikerec.held_scan import scan_held
 from spikerec.integrators import Integrator, get_integrator
 from spikerec.params import LIFParams
 
@@ -53,7 +57,17 @@ def _as_2d(name: str, values: np.ndarray | torch.Tensor) -> np.ndarray:
         raise ValueError(f"{name} must have shape [T] or [T, N] with T >= 1, got {array.shape}")
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
         raise ValueError(f"{name} must hold finite numbers")
-    return array.astype(np.float64)
+    return array.astype(np.float64, copy=False)
+
+
+def _sparse_2d(name: str, values: sparray | spmatrix) -> csr_array:
+    """A SciPy sparse ``[T, N]`` array as float64 CSR, checked like :func:`_as_2d`."""
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ValueError(f"{name} must have shape [T, N] with T >= 1, got {values.shape}")
+    array = csr_array(values, dtype=np.float64)
+    if not np.isfinite(array.data).all():
+        raise ValueError(f"{name} must hold finite numbers")
+    return array
 
 
 def simulate(
@@ -73,7 +87,8 @@ def simulate(
     - ``current`` as samples ``[T]`` or ``[T, N]`` held over each step, or as a
       function of time in ms (then ``n_steps`` is required and the integrator
       sees the current at the start, middle and end of every step);
-    - ``input_spikes`` ``[T, N_in]`` (spike counts per step) with ``weights``
+    - ``input_spikes`` ``[T, N_in]`` (spike counts per step; dense, or a SciPy
+      sparse array such as ``spike_raster(..., sparse=True)``) with ``weights``
       ``[N_in]`` (one neuron) or ``[N_in, N]``: delta synapses, spikes of step n
       arriving at its end, ``(n + 1) * dt_ms``.
 
@@ -105,7 +120,11 @@ def simulate(
     if input_spikes is not None:
         if weights is None:
             raise ValueError("input_spikes needs weights [N_in] or [N_in, N]")
-        spikes_in = _as_2d("input_spikes", input_spikes)
+        spikes_in = (
+            _sparse_2d("input_spikes", input_spikes)
+            if issparse(input_spikes)
+            else _as_2d("input_spikes", input_spikes)
+        )
         w = np.asarray(
             weights.detach().cpu() if isinstance(weights, torch.Tensor) else weights,
             dtype=np.float64,
@@ -116,7 +135,7 @@ def simulate(
                 f"weights must have shape [N_in={spikes_in.shape[1]}] or "
                 f"[N_in={spikes_in.shape[1]}, N], got {np.shape(weights)}"
             )
-        drive = torch.from_numpy(spikes_in @ w)
+        drive = torch.from_numpy(np.asarray(spikes_in @ w, dtype=np.float64))
         synapse = "delta"
     elif smooth:
         if (
@@ -152,6 +171,21 @@ def simulate(
         v_start = np.array(np.broadcast_to(np.asarray(v0, dtype=np.float64), (n_neurons,)))
         state = state._replace(v=torch.from_numpy(v_start))
 
+    if not smooth:
+        a, b, c = held_affine_step(params, method, synapse, params.tau_mem_ms)
+        step_drive = drive.numpy() * b
+        if c != 0.0:
+            step_drive = step_drive + c
+        v_pre, spikes_out, v_final, left = scan_held(a, step_drive, params, state.v.numpy())
+        return GridResult(
+            t_ms=(np.arange(drive.shape[0]) + 1) * params.dt_ms,
+            v=v_pre,
+            spikes=spikes_out,
+            final_state=LIFState(
+                v=torch.from_numpy(v_final), refractory_steps_left=torch.from_numpy(left)
+            ),
+        )
+    # A current function varies within each step: step by step through lif_step.
     v_trace = torch.empty_like(drive)
     spike_trace = torch.empty_like(drive)
     with torch.no_grad():
