@@ -227,15 +227,17 @@ def plot_accuracy_bars(rows: Sequence[Mapping[str, float]], *, ax: Axes | None =
     Parameters
     ----------
     rows : sequence of dicts
-        With ``entry``, ``accuracy_mean``, ``ci95_low``, ``ci95_high`` and ``n_seeds``.
+        With ``entry``, ``accuracy_mean``, ``ci95_low``, ``ci95_high`` and ``n_seeds``;
+        an optional ``label`` names the bar (default: the entry).
     """
     ax = plt.gca() if ax is None else ax
-    names = [str(r["entry"]) for r in rows]
+    names = [str(r.get("label", r["entry"])) for r in rows]
+    entries = [str(r["entry"]) for r in rows]
     means = np.array([r["accuracy_mean"] for r in rows])
     low = means - np.array([r["ci95_low"] for r in rows])
     high = np.array([r["ci95_high"] for r in rows]) - means
     colors = [
-        "tab:red" if n == "lif" else "tab:blue" if "svm" not in n else "tab:gray" for n in names
+        "tab:red" if n == "lif" else "tab:blue" if "svm" not in n else "tab:gray" for n in entries
     ]
     ax.bar(names, means, yerr=[low, high], capsize=4, color=colors, alpha=0.85)
     bottom = max(0.0, float(np.min(means - low)) - 0.05)
@@ -271,4 +273,48 @@ def plot_accuracy_by_steps(
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0.0, 1.02)
     ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_sample_grid(
+    samples: np.ndarray,
+    *,
+    class_names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Images in a grid: one row per class, one column per sample.
+
+    Parameters
+    ----------
+    samples : array [K, M, C, H, W]
+        M images of each of K classes, pixels in [0, 1]; C is 1 (grey) or 3 (RGB).
+    class_names : sequence of str, optional
+        Row labels (default: the class indices).
+
+    Examples
+    --------
+    >>> fig, (ax,) = new_figure()
+    >>> plot_sample_grid(np.zeros((10, 8, 1, 8, 8)), ax=ax).get_ylabel()
+    'class'
+    """
+    ax = plt.gca() if ax is None else ax
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 5 or samples.shape[2] not in (1, 3):
+        raise ValueError(f"samples must have shape [K, M, C (1 or 3), H, W], got {samples.shape}")
+    k, m, c, h, w = samples.shape
+    pad = 1
+    mosaic = np.ones(((h + pad) * k - pad, (w + pad) * m - pad, c))
+    for i in range(k):
+        for j in range(m):
+            top, left = i * (h + pad), j * (w + pad)
+            mosaic[top : top + h, left : left + w] = samples[i, j].transpose(1, 2, 0)
+    mosaic = np.clip(mosaic, 0.0, 1.0)
+    if c == 1:
+        ax.imshow(mosaic[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, interpolation="nearest")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    ax.set_yticks([i * (h + pad) + (h - 1) / 2 for i in range(k)], names, fontsize="small")
+    ax.set_xticks([])
+    ax.set_ylabel("class")
     return ax
