@@ -33,16 +33,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_dataset(args.data, seed=config.seeds[0])
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
-    results, rows = run_compare(config, first_dataset=dataset)
+    outcome = run_compare(config, first_dataset=dataset)
     write_compare_outputs(
         run_dir,
         config,
-        results,
-        rows,
+        outcome.results,
+        outcome.rows,
         class_names=list(dataset.class_names),
         wall_time_s=time.perf_counter() - started,
+        augmentations=outcome.augmentations,
+        effects=outcome.effects,
     )
-    print(terminal_table(rows))
+    print(terminal_table(outcome.rows))
     print(f"figure: {run_dir / 'accuracy_bars.png'}")
     return 0
 

@@ -171,7 +171,9 @@ def _trace(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
 
+    from spikerec.baselines.augment import parse_augmentations
     from spikerec.compare import CompareConfig, parse_entries, run_compare
     from spikerec.compare_report import terminal_table, write_compare_outputs
     from spikerec.data import load_dataset
@@ -181,6 +183,11 @@ def _compare(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     if args.seeds < 1:
         raise ValueError(f"--seeds={args.seeds} must be >= 1")
+    if not 0.0 < args.train_fraction <= 1.0:  # also refuses NaN
+        raise ValueError(f"--train-fraction={args.train_fraction} must be in (0, 1]")
+    if not 0.0 < args.augment_ratio < float("inf"):
+        raise ValueError(f"--augment-ratio={args.augment_ratio} must be a finite number > 0")
+    defaults = CompareConfig()
     train_config = TrainConfig(
         data=args.data,
         encoder=args.encoder,
@@ -197,6 +204,13 @@ def _compare(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.seeds)),
         train=train_config,
         data_root=args.data_root,
+        sequence=replace(defaults.sequence, epochs=args.rnn_epochs, lr=args.rnn_lr),
+        rnn_cell=args.rnn_cell,
+        rnn_hidden=args.rnn_hidden,
+        augment=parse_augmentations(args.augment),
+        augment_ratio=args.augment_ratio,
+        train_fraction=args.train_fraction,
+        gan=replace(defaults.gan, steps=args.gan_steps),
     )
     # Fail on a bad dataset before creating the run folder.
     dataset = load_dataset(
@@ -208,13 +222,34 @@ def _compare(args: argparse.Namespace) -> int:
     )
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
-    results, rows = run_compare(config, progress=not args.no_progress, first_dataset=dataset)
+    outcome = run_compare(config, progress=not args.no_progress, first_dataset=dataset)
     wall = time.perf_counter() - started
     write_compare_outputs(
-        run_dir, config, results, rows, class_names=list(dataset.class_names), wall_time_s=wall
+        run_dir,
+        config,
+        outcome.results,
+        outcome.rows,
+        class_names=list(dataset.class_names),
+        wall_time_s=wall,
+        augmentations=outcome.augmentations,
+        effects=outcome.effects,
     )
-    print(terminal_table(rows))
-    print(f"{len(results)} runs in {wall:.1f} s; results, report and figures in {run_dir}")
+    print(terminal_table(outcome.rows))
+    for effect in outcome.effects:
+        print(
+            f"{effect['entry']} {effect['augment']} vs {effect['versus']}: "
+            f"{100 * effect['delta_mean']:+.2f} pp "
+            f"[{100 * effect['ci95_low']:+.2f}, {100 * effect['ci95_high']:+.2f}]"
+        )
+    for record in outcome.augmentations:
+        if record.quality:
+            q = record.quality
+            print(
+                f"GAN seed {record.seed}: judge labels {100 * q['judge_accuracy_generated']:.1f} % "
+                f"of generated images right (real val {100 * q['judge_accuracy_real_val']:.1f} %), "
+                f"diversity {q['diversity_ratio']:.2f}"
+            )
+    print(f"{len(outcome.results)} runs in {wall:.1f} s; results, report and figures in {run_dir}")
     return 0
 
 
@@ -345,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--out", default="runs")
     tc.set_defaults(handler=_trace)
 
+    from spikerec.baselines.augment import AUGMENTATIONS
+    from spikerec.baselines.rnn import CELLS
     from spikerec.compare import ENTRIES, CompareConfig
 
     cmp_defaults = CompareConfig()
@@ -374,6 +411,44 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--patience", type=int, default=cmp_defaults.train.patience)
     cp.add_argument("--batch-size", type=int, default=cmp_defaults.train.batch_size)
     cp.add_argument("--lr", type=float, default=cmp_defaults.train.lr)
+    rnn = cp.add_argument_group("rnn and cnn-rnn entries")
+    rnn.add_argument("--rnn-cell", choices=CELLS, default=cmp_defaults.rnn_cell)
+    rnn.add_argument("--rnn-hidden", type=int, default=cmp_defaults.rnn_hidden)
+    rnn.add_argument(
+        "--rnn-epochs",
+        type=int,
+        default=cmp_defaults.sequence.epochs,
+        help=f"at most this many epochs (early stopping, patience "
+        f"{cmp_defaults.sequence.patience}; default %(default)s)",
+    )
+    rnn.add_argument("--rnn-lr", type=float, default=cmp_defaults.sequence.lr)
+    aug = cp.add_argument_group("training data")
+    aug.add_argument(
+        "--augment",
+        default=",".join(cmp_defaults.augment),
+        help=f"augmentation(s) of the training split, comma-separated, each a full run of "
+        f"every entry: {', '.join(AUGMENTATIONS)} (default %(default)s)",
+    )
+    aug.add_argument(
+        "--augment-ratio",
+        type=float,
+        default=cmp_defaults.augment_ratio,
+        help="images added per real training image (default %(default)s)",
+    )
+    aug.add_argument(
+        "--train-fraction",
+        type=float,
+        default=cmp_defaults.train_fraction,
+        metavar="F",
+        help="keep a stratified fraction F in (0, 1] of the training split, per seed, "
+        "before augmentation (default %(default)s)",
+    )
+    aug.add_argument(
+        "--gan-steps",
+        type=int,
+        default=cmp_defaults.gan.steps,
+        help="training steps of the conditional DCGAN (default %(default)s)",
+    )
     cp.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     cp.add_argument("--no-progress", action="store_true")
     cp.add_argument("--out", default="runs")

@@ -7,12 +7,21 @@ Entries (``ENTRIES``):
 - ``softmax``: the classic CNN, linear + softmax on the analog V4 features;
 - ``svm-rbf``, ``svm-linear``: scikit-learn SVMs on raw pixels, scaled, with C (and
   gamma) chosen by cross-validation on the training split only;
-- ``svm-v4``: an RBF SVM on the frozen V4 features of the trained ``softmax`` CNN.
+- ``svm-v4``: an RBF SVM on the frozen V4 features of the trained ``softmax`` CNN;
+- ``rnn``: a GRU (or LSTM) reading the image row by row (:mod:`spikerec.baselines.rnn`);
+- ``cnn-rnn``: the V4 front end's feature map read column by column by a GRU.
 
 For every seed the dataset is split with that seed, every entry is trained on the
 training split (neural entries stop early on the validation split) and scored on the
 same test images, so entries can be compared pairwise (McNemar) as well as by their
 mean accuracy over seeds (Student-t confidence interval).
+
+The training split can be cut to a stratified ``train_fraction`` and then augmented
+(``none``, ``classic`` shifts and rotations, or ``gan`` images of a class-conditional
+DCGAN; :mod:`spikerec.baselines.augment`), per seed, before any entry sees it;
+validation and test splits stay as they are. With several augmentations in one run
+every entry runs under each, and :func:`augmentation_effects` gives the paired
+accuracy change against ``none`` and ``classic``.
 """
 
 from __future__ import annotations
@@ -20,8 +29,8 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -32,16 +41,24 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from tqdm.auto import tqdm
 
-from spikerec.data import DatasetSplits, load_dataset
+from spikerec.baselines.augment import AugmentRecord, augment_training, parse_augmentations
+from spikerec.baselines.fit import FitConfig, evaluate_classifier, fit_classifier
+from spikerec.baselines.gan import GANConfig
+from spikerec.baselines.rnn import CELLS, SEQUENCE_MODELS, build_sequence_model
+from spikerec.data import DatasetSplits, Split, load_dataset
 from spikerec.heads import decode
 from spikerec.recognizer import Recognizer
 from spikerec.stats import decision_latency, mcnemar_test, mean_confidence_interval
 from spikerec.training import TrainConfig, eval_generator, evaluate, train
+from spikerec.validation import real_number
 
 NEURAL_ENTRIES: tuple[str, ...] = ("lif", "rate-softmax", "softmax")
+SEQUENCE_ENTRIES: tuple[str, ...] = SEQUENCE_MODELS  # ("rnn", "cnn-rnn")
 SVM_ENTRIES: tuple[str, ...] = ("svm-rbf", "svm-linear", "svm-v4")
-ENTRIES: tuple[str, ...] = NEURAL_ENTRIES + SVM_ENTRIES
+ENTRIES: tuple[str, ...] = NEURAL_ENTRIES + SEQUENCE_ENTRIES + SVM_ENTRIES
 REFERENCE_ENTRY = "lif"
+# Augmentations an augmented run is compared against (paired by seed).
+AUGMENT_BASELINES: tuple[str, ...] = ("none", "classic")
 
 
 def parse_entries(names: str | Sequence[str]) -> tuple[str, ...]:
@@ -84,6 +101,22 @@ class CompareConfig:
         cost grows quadratically; 0 means all.
     data_root : str or None
         Folder of downloaded datasets.
+    sequence : FitConfig
+        Training of ``rnn`` and ``cnn-rnn`` (Adam, cosine schedule, early stopping on
+        the validation split; ``seed`` is set per seed).
+    rnn_cell : {"gru", "lstm"}
+    rnn_hidden : int
+        Hidden units of the recurrent layer of ``rnn`` and ``cnn-rnn``.
+    augment : tuple of str
+        Augmentations of the training split, each a full run of every entry:
+        ``none``, ``classic``, ``gan``.
+    augment_ratio : float
+        Images added per real training image (``classic``, ``gan``).
+    train_fraction : float
+        In (0, 1]: the stratified fraction of the training split kept, per seed,
+        before augmentation (validation and test splits untouched).
+    gan : GANConfig
+        The conditional DCGAN of ``gan`` augmentation.
     """
 
     data: str = "digits"
@@ -92,9 +125,29 @@ class CompareConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, patience=3))
     svm_max_train: int = 5000
     data_root: str | None = None
+    sequence: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, patience=3, lr=5e-3))
+    rnn_cell: str = "gru"
+    rnn_hidden: int = 128
+    augment: tuple[str, ...] = ("none",)
+    augment_ratio: float = 1.0
+    train_fraction: float = 1.0
+    gan: GANConfig = field(default_factory=GANConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", parse_entries(self.entries))
+        object.__setattr__(self, "augment", parse_augmentations(self.augment))
+        fraction = real_number("train_fraction", self.train_fraction)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"train_fraction={self.train_fraction!r} must be in (0, 1]")
+        ratio = real_number("augment_ratio", self.augment_ratio)
+        if not ratio > 0.0:
+            raise ValueError(f"augment_ratio={self.augment_ratio!r} must be > 0")
+        if self.rnn_cell not in CELLS:
+            raise ValueError(f"unknown rnn_cell {self.rnn_cell!r}; valid: {', '.join(CELLS)}")
+        if isinstance(self.rnn_hidden, bool) or not isinstance(self.rnn_hidden, int):
+            raise ValueError(f"rnn_hidden={self.rnn_hidden!r} must be a positive integer")
+        if self.rnn_hidden < 1:
+            raise ValueError(f"rnn_hidden={self.rnn_hidden!r} must be a positive integer")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds={self.seeds!r} must be distinct and not empty")
         for seed in self.seeds:
@@ -110,8 +163,9 @@ class EntryResult:
 
     ``correct`` is the per-test-image correctness (for paired tests); timing in
     seconds; ``ops_per_image`` counts synaptic events (spiking heads, from actual
-    spikes) or multiply-accumulates (analog heads, SVMs) of the classifier on top
-    of the features.
+    spikes) or multiply-accumulates (analog heads, SVMs, recurrent layers) of the
+    classifier on top of the features; ``augment`` names the augmentation of the
+    training split the entry was trained on.
     """
 
     entry: str
@@ -126,6 +180,7 @@ class EntryResult:
     ops_kind: str
     silent_fraction: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    augment: str = "none"
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready fields (without the per-image vector)."""
@@ -343,19 +398,110 @@ def _neural_entry(
     ), model
 
 
+def _sequence_entry(
+    entry: str, dataset: DatasetSplits, config: CompareConfig, seed: int
+) -> EntryResult:
+    """``rnn`` or ``cnn-rnn``: trained with :func:`fit_classifier`, scored on the test split."""
+    model = build_sequence_model(
+        entry,
+        dataset.image_shape,
+        dataset.n_classes,
+        hidden_size=config.rnn_hidden,
+        cell=config.rnn_cell,
+    )
+    fit = fit_classifier(
+        model,
+        dataset.train,
+        dataset.val,
+        replace(config.sequence, seed=seed),
+        n_classes=dataset.n_classes,
+    )
+    test = dataset.test
+    started = time.perf_counter()
+    scores = evaluate_classifier(fit.model, test.images, test.labels, n_classes=dataset.n_classes)
+    infer = (time.perf_counter() - started) / len(test.labels)
+    return EntryResult(
+        entry=entry,
+        seed=seed,
+        accuracy=scores.accuracy,
+        correct=(scores.predictions == scores.labels).numpy(),
+        per_class_accuracy=scores.per_class_accuracy(),
+        confusion=scores.confusion.tolist(),
+        train_time_s=fit.train_time_s,
+        inference_time_per_image_s=infer,
+        ops_per_image=model.macs_per_image(),
+        ops_kind="MAC",
+        details={
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "cell": config.rnn_cell,
+            "hidden_size": config.rnn_hidden,
+        },
+    )
+
+
 def _flat(images: torch.Tensor) -> np.ndarray:
     return images.reshape(images.shape[0], -1).numpy()
 
 
-def run_seed(
+def _svm_entry(
+    entry: str,
+    dataset: DatasetSplits,
+    config: CompareConfig,
+    seed: int,
+    trained: dict[str, Recognizer],
+    progress: bool,
+) -> EntryResult:
+    """An SVM entry; ``svm-v4`` uses ``trained["softmax"]`` or trains that CNN itself."""
+    keep = _stratified_subsample(dataset.train.labels.numpy(), config.svm_max_train, seed)
+    train_y, test_y = dataset.train.labels.numpy()[keep], dataset.test.labels.numpy()
+    if entry == "svm-v4":
+        cnn = trained.get("softmax")
+        if cnn is None:  # svm-v4 needs a trained CNN; train the classic one for it
+            _, cnn = _neural_entry("softmax", dataset, config, seed, progress)
+            trained["softmax"] = cnn
+        train_x = _features(cnn, dataset.train.images[torch.as_tensor(keep)])
+        test_x = _features(cnn, dataset.test.images)
+        kernel = "rbf"
+    else:
+        train_x, test_x = _flat(dataset.train.images)[keep], _flat(dataset.test.images)
+        kernel = "rbf" if entry == "svm-rbf" else "linear"
+    search = _svm_search(kernel, train_x.shape[1], seed, wide=entry != "svm-v4")
+    return _score_svm(entry, search, train_x, train_y, test_x, test_y, seed, dataset.n_classes)
+
+
+def run_entry(
+    entry: str,
+    dataset: DatasetSplits,
     config: CompareConfig,
     seed: int,
     *,
+    trained: dict[str, Recognizer],
     progress: bool = False,
-    on_entry: Callable[[EntryResult], None] | None = None,
-    dataset: DatasetSplits | None = None,
-) -> list[EntryResult]:
-    """Every entry of ``config`` on the splits of one seed."""
+) -> EntryResult:
+    """One entry on one seed's (augmented) splits.
+
+    ``trained`` collects the recognisers trained so far on these splits, so that
+    ``svm-v4`` can reuse the ``softmax`` CNN instead of training its own.
+    """
+    if entry in NEURAL_ENTRIES:
+        result, trained[entry] = _neural_entry(entry, dataset, config, seed, progress)
+        return result
+    if entry in SEQUENCE_ENTRIES:
+        return _sequence_entry(entry, dataset, config, seed)
+    if entry in SVM_ENTRIES:
+        return _svm_entry(entry, dataset, config, seed, trained, progress)
+    raise ValueError(f"unknown entry {entry!r}; valid: {', '.join(ENTRIES)}")
+
+
+def seed_splits(
+    config: CompareConfig, seed: int, dataset: DatasetSplits | None = None
+) -> DatasetSplits:
+    """The splits of one seed, the training split cut to ``config.train_fraction``.
+
+    The cut is a stratified random subsample (seeded by ``seed``) of the training
+    split alone; validation and test splits and the normalisation stay as loaded.
+    """
     data = (
         dataset
         if dataset is not None
@@ -367,54 +513,91 @@ def run_seed(
             test_fraction=config.train.test_fraction,
         )
     )
+    if config.train_fraction >= 1.0:
+        return data
+    labels = data.train.labels.numpy()
+    limit = max(data.n_classes, int(round(config.train_fraction * labels.size)))
+    keep = torch.as_tensor(_stratified_subsample(labels, limit, seed))
+    return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))
+
+
+class SeedRun(NamedTuple):
+    """Every entry of one seed under every augmentation, and what each augmentation did."""
+
+    results: list[EntryResult]
+    augmentations: list[AugmentRecord]
+
+
+def run_seed(
+    config: CompareConfig,
+    seed: int,
+    *,
+    progress: bool = False,
+    on_entry: Callable[[EntryResult], None] | None = None,
+    dataset: DatasetSplits | None = None,
+) -> SeedRun:
+    """Every entry of ``config`` on the splits of one seed, under each augmentation.
+
+    ``dataset``: the seed's splits when the caller has loaded them already.
+    """
+    base = seed_splits(config, seed, dataset)
     results: list[EntryResult] = []
-    trained: dict[str, Recognizer] = {}
-
-    def done(result: EntryResult) -> None:
-        results.append(result)
-        if on_entry is not None:
-            on_entry(result)
-
-    for entry in config.entries:
-        if entry in NEURAL_ENTRIES:
-            result, trained[entry] = _neural_entry(entry, data, config, seed, progress)
-            done(result)
-    keep = _stratified_subsample(data.train.labels.numpy(), config.svm_max_train, seed)
-    train_y, test_y = data.train.labels.numpy()[keep], data.test.labels.numpy()
-    for entry in config.entries:
-        if entry in ("svm-rbf", "svm-linear"):
-            train_x, test_x = _flat(data.train.images)[keep], _flat(data.test.images)
-            kernel = "rbf" if entry == "svm-rbf" else "linear"
-        elif entry == "svm-v4":
-            cnn = trained.get("softmax")
-            if cnn is None:  # svm-v4 needs a trained CNN; train the classic one for it
-                _, cnn = _neural_entry("softmax", data, config, seed, progress)
-            train_x = _features(cnn, data.train.images[torch.as_tensor(keep)])
-            test_x = _features(cnn, data.test.images)
-            kernel = "rbf"
-        else:
-            continue
-        search = _svm_search(kernel, train_x.shape[1], seed, wide=entry != "svm-v4")
-        done(_score_svm(entry, search, train_x, train_y, test_x, test_y, seed, data.n_classes))
-    order = {name: i for i, name in enumerate(config.entries)}
-    results.sort(key=lambda r: order[r.entry])
-    return results
+    records: list[AugmentRecord] = []
+    # SVMs last: svm-v4 reuses the softmax CNN trained on the same splits.
+    schedule = sorted(config.entries, key=lambda e: e in SVM_ENTRIES)
+    for method in config.augment:
+        data, record = augment_training(
+            base, method, seed=seed, ratio=config.augment_ratio, gan=config.gan
+        )
+        records.append(record)
+        trained: dict[str, Recognizer] = {}
+        for entry in schedule:
+            result = run_entry(entry, data, config, seed, trained=trained, progress=progress)
+            result.augment = method
+            results.append(result)
+            if on_entry is not None:
+                on_entry(result)
+    order = {(a, e): i for i, (a, e) in enumerate(_keys(config.augment, config.entries))}
+    results.sort(key=lambda r: order[(r.augment, r.entry)])
+    return SeedRun(results, records)
 
 
-def summarize(results: Sequence[EntryResult], entries: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per entry: mean accuracy with 95 % CI, McNemar against ``lif``, costs."""
+def _keys(augments: Sequence[str], entries: Sequence[str]) -> list[tuple[str, str]]:
+    return [(a, e) for a in augments for e in entries]
+
+
+def row_label(entry: str, augment: str, augments: Sequence[str]) -> str:
+    """The name of a summary row: the entry, with ``[augment]`` when a run has several."""
+    return entry if len(augments) == 1 else f"{entry} [{augment}]"
+
+
+def summarize(
+    results: Sequence[EntryResult],
+    entries: Sequence[str],
+    augments: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per entry and augmentation: mean accuracy with 95 % CI, McNemar, costs.
+
+    McNemar pairs every entry with ``lif`` trained under the same augmentation.
+    ``augments`` defaults to those present in ``results`` (in order of appearance).
+    """
+    if augments is None:
+        augments = list(dict.fromkeys(r.augment for r in results)) or ["none"]
     rows = []
-    by_entry = {
-        e: sorted((r for r in results if r.entry == e), key=lambda r: r.seed) for e in entries
+    grouped = {
+        key: sorted((r for r in results if (r.augment, r.entry) == key), key=lambda r: r.seed)
+        for key in _keys(augments, entries)
     }
-    reference = by_entry.get(REFERENCE_ENTRY, [])
-    for entry in entries:
-        runs = by_entry[entry]
+    for augment, entry in _keys(augments, entries):
+        runs = grouped[(augment, entry)]
         if not runs:
             continue
+        reference = grouped.get((augment, REFERENCE_ENTRY), [])
         ci = mean_confidence_interval([r.accuracy for r in runs])
         row: dict[str, Any] = {
             "entry": entry,
+            "augment": augment,
+            "label": row_label(entry, augment, augments),
             "n_seeds": len(runs),
             "accuracy_mean": ci.mean,
             # An accuracy cannot leave [0, 1]: the t interval is clipped to it.
@@ -458,30 +641,119 @@ def summarize(results: Sequence[EntryResult], entries: Sequence[str]) -> list[di
     return rows
 
 
+def augmentation_effects(
+    results: Sequence[EntryResult], entries: Sequence[str], augments: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Accuracy change of each augmentation against ``none`` and ``classic``, per entry.
+
+    For every entry and every pair (``augment``, ``versus``) with ``versus`` in
+    :data:`AUGMENT_BASELINES`, ``augment`` listed after ``versus`` in
+    ``augments``: the per-seed differences ``accuracy(augment) − accuracy(versus)``
+    (same seed, so the same test images), their mean with a 95 % Student-t interval
+    over seeds (not clipped; it can be negative), and the exact McNemar test over
+    the test images of all seeds pooled.
+
+    Returns
+    -------
+    list of dict
+        ``entry``, ``augment``, ``versus``, ``n_seeds``, ``delta_mean``,
+        ``ci95_low``, ``ci95_high``, ``delta_per_seed``, ``mcnemar_p``,
+        ``only_augment_correct``, ``only_versus_correct``.
+    """
+    rows = []
+    by_key = {(r.augment, r.entry, r.seed): r for r in results}
+    for entry in entries:
+        for j, augment in enumerate(augments):
+            for versus in augments[:j]:
+                if versus not in AUGMENT_BASELINES:
+                    continue
+                pairs = [
+                    (by_key[(versus, entry, s)], by_key[(augment, entry, s)])
+                    for (a, e, s) in sorted(by_key)
+                    if a == augment and e == entry and (versus, entry, s) in by_key
+                ]
+                if not pairs:
+                    continue
+                deltas = [b.accuracy - a.accuracy for a, b in pairs]
+                ci = mean_confidence_interval(deltas)
+                test = mcnemar_test(
+                    np.concatenate([b.correct for _, b in pairs]),
+                    np.concatenate([a.correct for a, _ in pairs]),
+                )
+                rows.append(
+                    {
+                        "entry": entry,
+                        "augment": augment,
+                        "versus": versus,
+                        "n_seeds": len(pairs),
+                        "delta_mean": ci.mean,
+                        "ci95_low": ci.low,
+                        "ci95_high": ci.high,
+                        "delta_per_seed": deltas,
+                        "mcnemar_p": test.p_value,
+                        "only_augment_correct": test.only_a,
+                        "only_versus_correct": test.only_b,
+                    }
+                )
+    return rows
+
+
+class CompareOutcome(NamedTuple):
+    """Everything :func:`run_compare` produces.
+
+    Attributes
+    ----------
+    results : list of EntryResult
+        One per entry, augmentation and seed.
+    rows : list of dict
+        :func:`summarize`: one per entry and augmentation.
+    augmentations : list of AugmentRecord
+        One per seed and augmentation (GAN quality and sample grid included).
+    effects : list of dict
+        :func:`augmentation_effects` (empty with a single augmentation).
+    """
+
+    results: list[EntryResult]
+    rows: list[dict[str, Any]]
+    augmentations: list[AugmentRecord]
+    effects: list[dict[str, Any]]
+
+
 def run_compare(
     config: CompareConfig,
     *,
     progress: bool = True,
     on_entry: Callable[[EntryResult], None] | None = None,
     first_dataset: DatasetSplits | None = None,
-) -> tuple[list[EntryResult], list[dict[str, Any]]]:
-    """Run the whole matrix of entries x seeds; return per-run results and the summary.
+) -> CompareOutcome:
+    """Run the whole matrix of entries x augmentations x seeds; return results and summaries.
 
     ``first_dataset``: the splits of ``config.seeds[0]`` when the caller has already
     loaded them (to check the dataset before creating a run folder).
     """
-    bar = tqdm(total=len(config.entries) * len(config.seeds), desc="compare", disable=not progress)
+    total = len(config.entries) * len(config.augment) * len(config.seeds)
+    bar = tqdm(total=total, desc="compare", disable=not progress)
     results: list[EntryResult] = []
+    records: list[AugmentRecord] = []
 
     def record(result: EntryResult) -> None:
         results.append(result)
-        bar.set_postfix(entry=result.entry, seed=result.seed, acc=f"{result.accuracy:.3f}")
+        bar.set_postfix(
+            entry=result.entry, aug=result.augment, seed=result.seed, acc=f"{result.accuracy:.3f}"
+        )
         bar.update(1)
         if on_entry is not None:
             on_entry(result)
 
     for seed in config.seeds:
         preloaded = first_dataset if seed == config.seeds[0] else None
-        run_seed(config, seed, on_entry=record, dataset=preloaded)
+        records.extend(run_seed(config, seed, on_entry=record, dataset=preloaded).augmentations)
     bar.close()
-    return results, summarize(results, config.entries)
+    order = {(a, e): i for i, (a, e) in enumerate(_keys(config.augment, config.entries))}
+    results.sort(key=lambda r: (order[(r.augment, r.entry)], r.seed))
+    return CompareOutcome(
+        results=results,
+        rows=summarize(results, config.entries, config.augment),
+        augmentations=records,
+        effects=augmentation_effects(results, config.entries, config.augment),
+    )
