@@ -65,44 +65,60 @@ class _FusedLIF(torch.autograd.Function):
         membrane, spikes = ctx.saved_tensors
         params: LIFParams = ctx.params
         a, b = ctx.coefficients
-        slope = ctx.surrogate.derivative(membrane - params.v_th)  # d spike / d v_pre
-        # d v_post / d v_pre: the reset's share of the gradient (None: exactly 1).
-        # Built in place, as each is [T, B, N].
         theta = params.v_th - params.v_reset
-        if params.reset == "none" or (ctx.detach_reset and params.reset == "subtract"):
-            through_reset = None
-        elif ctx.detach_reset:
-            through_reset = 1.0 - spikes
-        elif params.reset == "subtract":
-            through_reset = (slope * -theta).add_(1.0)
-        else:
-            through_reset = (params.v_reset - membrane).mul_(slope).add_(1.0 - spikes)
-        last_reset = None if through_reset is None else through_reset[-1].clone()
-        carry = None if through_reset is None else through_reset.mul_(a)  # d v_pre[t+1]/d v_pre[t]
-
-        # Gradient reaching v_pre[t] from this step's own outputs.
-        if grad_spikes is None:
-            local = torch.zeros_like(membrane)
-        else:
-            local = slope.mul_(grad_spikes)  # slope is not needed any more
-        if grad_membrane is not None:
-            local = local.add_(grad_membrane)
-        grad_pre = torch.empty_like(membrane)
-        n_steps = membrane.shape[0]
-        g = local[-1]
-        if grad_v_final is not None:
-            g = g + (grad_v_final if last_reset is None else grad_v_final * last_reset)
-        grad_pre[-1] = g
-        for t in range(n_steps - 2, -1, -1):
-            if carry is None:
-                g = torch.add(local[t], g, alpha=a, out=grad_pre[t])
+        # One step at a time, backwards: every temporary is [B, N] and stays in
+        # cache, instead of a handful of passes over [T, B, N] tensors in memory.
+        grad_pre = None if ctx.held else torch.empty_like(membrane)
+        grad_held = None
+        g = None  # d loss / d v_pre[t]
+        for t in range(membrane.shape[0] - 1, -1, -1):
+            slope = ctx.surrogate.derivative(membrane[t] - params.v_th)  # d spike / d v_pre
+            # From the future: d loss / d v_post[t] (the state carried into step t + 1).
+            if t == membrane.shape[0] - 1:
+                upstream = grad_v_final
             else:
-                g = torch.addcmul(local[t], g, carry[t], out=grad_pre[t])
+                upstream = g * a
+            # This step's own outputs; slope is not needed afterwards unless the
+            # reset passes gradient through the spike.
+            local = grad_membrane[t] if grad_membrane is not None else None
+            if grad_spikes is not None:
+                contribution = slope * grad_spikes[t]
+                local = contribution if local is None else contribution.add_(local)
+            if upstream is not None:
+                through = _through_reset(
+                    params, ctx.detach_reset, slope, membrane[t], spikes[t], theta
+                )
+                if through is not None:
+                    upstream = upstream * through
+                local = upstream if local is None else local.add_(upstream)
+            g = local if local is not None else torch.zeros_like(membrane[t])
+            if grad_pre is not None:
+                grad_pre[t] = g
+            elif ctx.needs_input_grad[0]:
+                grad_held = g.clone() if grad_held is None else grad_held.add_(g)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = b * (grad_pre.sum(0) if ctx.held else grad_pre)
+            grad_x = b * (grad_held if ctx.held else grad_pre)
         grad_v0 = a * g if ctx.needs_input_grad[1] else None
         return grad_x, grad_v0, None, None, None, None, None, None
+
+
+def _through_reset(
+    params: LIFParams,
+    detach_reset: bool,
+    slope: torch.Tensor,
+    v_pre: torch.Tensor,
+    spikes: torch.Tensor,
+    theta: float,
+) -> torch.Tensor | None:
+    """``d v_post / d v_pre`` of one step [B, N], or None where it is exactly 1."""
+    if params.reset == "none" or (detach_reset and params.reset == "subtract"):
+        return None
+    if detach_reset:
+        return 1.0 - spikes
+    if params.reset == "subtract":
+        return slope * -theta + 1.0
+    return (params.v_reset - v_pre) * slope + (1.0 - spikes)
 
 
 def lif_sequence_fused(
