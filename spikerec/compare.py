@@ -202,6 +202,34 @@ def _stratified_subsample(labels: np.ndarray, limit: int, seed: int) -> np.ndarr
     return np.sort(np.concatenate(picked))
 
 
+def stratified_fraction(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``round(fraction · N)`` samples with the class proportions of ``labels``.
+
+    Class c gets ``fraction · N_c`` samples rounded by largest remainder (so the total
+    is exact), at least one; the samples of each class are drawn without replacement
+    with ``np.random.default_rng(seed)``.
+
+    Examples
+    --------
+    >>> labels = np.repeat(np.arange(10), 42)
+    >>> np.bincount(labels[stratified_fraction(labels, 0.1, seed=0)]).tolist()
+    [5, 5, 4, 4, 4, 4, 4, 4, 4, 4]
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = fraction * counts
+    take = np.floor(quota).astype(np.int64)
+    left = int(round(fraction * labels.size)) - int(take.sum())
+    if left > 0:  # largest remainders first; ties to the lower class index
+        take[np.argsort(-(quota - take), kind="stable")[:left]] += 1
+    take = np.clip(take, 1, counts)
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)
+        for c, k in zip(classes, take, strict=True)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
 def _svm_search(kernel: str, n_features: int, seed: int, *, wide: bool = True) -> GridSearchCV:
     """Scaling + SVM with C (and gamma) chosen by 3-fold CV on the training data.
 
@@ -499,8 +527,9 @@ def seed_splits(
 ) -> DatasetSplits:
     """The splits of one seed, the training split cut to ``config.train_fraction``.
 
-    The cut is a stratified random subsample (seeded by ``seed``) of the training
-    split alone; validation and test splits and the normalisation stay as loaded.
+    The cut is a stratified random subsample (:func:`stratified_fraction`, seeded by
+    ``seed``) of the training split alone; validation and test splits and the
+    normalisation stay as loaded.
     """
     data = (
         dataset
@@ -515,9 +544,9 @@ def seed_splits(
     )
     if config.train_fraction >= 1.0:
         return data
-    labels = data.train.labels.numpy()
-    limit = max(data.n_classes, int(round(config.train_fraction * labels.size)))
-    keep = torch.as_tensor(_stratified_subsample(labels, limit, seed))
+    keep = torch.as_tensor(
+        stratified_fraction(data.train.labels.numpy(), config.train_fraction, seed)
+    )
     return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))
 
 

@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from spikerec.cli import main
-from spikerec.compare import ENTRIES, parse_entries, summarize
+from spikerec.compare import (
+    ENTRIES,
+    CompareConfig,
+    EntryResult,
+    augmentation_effects,
+    parse_entries,
+    seed_splits,
+    summarize,
+)
 from spikerec.heads import decode
 from spikerec.stats import decision_latency, mcnemar_test, mean_confidence_interval
 
@@ -105,7 +113,9 @@ def test_decision_latency_refuses_empty():
 
 def test_parse_entries():
     assert parse_entries("lif, svm-rbf") == ("lif", "svm-rbf")
+    assert parse_entries("cnn-rnn,rnn") == ("cnn-rnn", "rnn")
     assert parse_entries(list(ENTRIES)) == ENTRIES
+    assert {"rnn", "cnn-rnn"} <= set(ENTRIES)
     with pytest.raises(ValueError, match="valid: lif"):
         parse_entries("lif,nope")
     with pytest.raises(ValueError, match="repeat"):
@@ -129,6 +139,8 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
             "1",
             "--n-steps",
             "6",
+            "--rnn-epochs",
+            "1",
             "--no-progress",
             "--out",
             str(tmp_path),
@@ -158,6 +170,8 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
             assert 0.0 <= row["mcnemar_p_vs_lif"] <= 1.0
     assert len(rows["lif"]["accuracy_by_steps"]) == 6
     assert rows["softmax"]["ops_kind"] == "MAC" and rows["lif"]["ops_kind"] == "SOP"
+    assert rows["rnn"]["ops_kind"] == "MAC" and rows["cnn-rnn"]["ops_kind"] == "MAC"
+    assert results["config"]["augment"] == ["none"] and results["config"]["train_fraction"] == 1.0
     csv_lines = (run_dir / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 2 * len(ENTRIES)
     out = capsys.readouterr().out
@@ -165,24 +179,25 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
     assert "| lif |" in (run_dir / "report.md").read_text()
 
 
+def _run(entry, seed, correct, augment="none"):
+    correct = np.asarray(correct, bool)
+    return EntryResult(
+        entry=entry,
+        seed=seed,
+        accuracy=float(correct.mean()),
+        correct=correct,
+        per_class_accuracy=[],
+        confusion=[],
+        train_time_s=0.0,
+        inference_time_per_image_s=0.0,
+        ops_per_image=0.0,
+        ops_kind="MAC",
+        augment=augment,
+    )
+
+
 def test_summary_mcnemar_pairs_the_same_images():
-    from spikerec.compare import EntryResult
-
-    def run(entry, seed, correct):
-        correct = np.asarray(correct, bool)
-        return EntryResult(
-            entry=entry,
-            seed=seed,
-            accuracy=float(correct.mean()),
-            correct=correct,
-            per_class_accuracy=[],
-            confusion=[],
-            train_time_s=0.0,
-            inference_time_per_image_s=0.0,
-            ops_per_image=0.0,
-            ops_kind="MAC",
-        )
-
+    run = _run
     results = [
         run("lif", 0, [1, 1, 1, 0]),
         run("lif", 1, [1, 1, 1, 1]),
@@ -201,3 +216,180 @@ def test_compare_unknown_head_is_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("spikerec") and "nope" in err and "\n" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def test_summary_pairs_mcnemar_within_each_augmentation():
+    results = [
+        _run("lif", 0, [1, 1, 1, 1], "none"),
+        _run("softmax", 0, [0, 0, 0, 0], "none"),
+        _run("lif", 0, [0, 0, 0, 0], "gan"),
+        _run("softmax", 0, [1, 1, 1, 1], "gan"),
+    ]
+    rows = summarize(results, ["lif", "softmax"], ["none", "gan"])
+    assert [r["label"] for r in rows] == [
+        "lif [none]",
+        "softmax [none]",
+        "lif [gan]",
+        "softmax [gan]",
+    ]
+    by_label = {r["label"]: r for r in rows}
+    assert by_label["softmax [none]"]["only_lif_correct"] == 4  # against lif [none]
+    assert by_label["softmax [gan]"]["only_entry_correct"] == 4  # against lif [gan]
+    single = summarize(results[:2], ["lif", "softmax"])
+    assert [r["label"] for r in single] == ["lif", "softmax"]
+
+
+def test_augmentation_effects_by_hand():
+    results = [
+        _run("softmax", 0, [1, 1, 0, 0], "none"),  # 0.50
+        _run("softmax", 1, [1, 1, 1, 0], "none"),  # 0.75
+        _run("softmax", 0, [1, 1, 1, 0], "classic"),  # 0.75: +0.25, one image gained
+        _run("softmax", 1, [1, 1, 1, 1], "classic"),  # 1.00: +0.25
+        _run("softmax", 0, [0, 1, 0, 0], "gan"),  # 0.25: -0.25 vs none, -0.5 vs classic
+        _run("softmax", 1, [1, 1, 1, 0], "gan"),  # 0.75: +0 vs none, -0.25 vs classic
+    ]
+    effects = augmentation_effects(results, ["softmax"], ["none", "classic", "gan"])
+    pairs = {(e["augment"], e["versus"]): e for e in effects}
+    assert set(pairs) == {("classic", "none"), ("gan", "none"), ("gan", "classic")}
+    classic = pairs[("classic", "none")]
+    assert classic["delta_per_seed"] == pytest.approx([0.25, 0.25])
+    assert classic["delta_mean"] == pytest.approx(0.25)
+    assert classic["ci95_low"] == pytest.approx(0.25) == classic["ci95_high"]  # no spread
+    assert (classic["only_augment_correct"], classic["only_versus_correct"]) == (2, 0)
+    assert classic["mcnemar_p"] == pytest.approx(0.5)  # 2 * (1/2)^2
+    gan = pairs[("gan", "classic")]
+    assert gan["delta_per_seed"] == pytest.approx([-0.5, -0.25])
+    # t(0.975, 1) = 12.706204736, s = 0.25 / sqrt(2), half width = t s / sqrt(2) = t * 0.125
+    assert gan["ci95_low"] == pytest.approx(-0.375 - 12.706204736174698 * 0.125, rel=1e-9)
+    assert gan["ci95_high"] == pytest.approx(-0.375 + 12.706204736174698 * 0.125, rel=1e-9)
+    assert (gan["only_augment_correct"], gan["only_versus_correct"]) == (0, 3)
+    assert augmentation_effects(results[:2], ["softmax"], ["none"]) == []
+
+
+def test_seed_splits_cut_the_training_split_stratified_per_seed():
+    full = seed_splits(CompareConfig(data="synthetic"), 0)
+    config = CompareConfig(data="synthetic", train_fraction=0.1)
+    cut = seed_splits(config, 0)
+    again = seed_splits(config, 0, dataset=full)
+    other = seed_splits(config, 1)
+    assert len(cut.train) == 42  # 0.1 of 420, stratified: 4.2 of each class's 42
+    counts = torch.bincount(cut.train.labels, minlength=10)
+    assert sorted(counts.tolist()) == [4] * 8 + [5] * 2
+    assert torch.equal(cut.train.images, again.train.images)
+    assert torch.equal(cut.val.images, full.val.images) and torch.equal(
+        cut.test.labels, full.test.labels
+    )
+    assert cut.mean == full.mean  # normalisation of the loaded training split
+    # Every kept image is one of the seed's training images.
+    flat = full.train.images.flatten(1)
+    for image in cut.train.images.flatten(1)[:10]:
+        assert (flat == image).all(dim=1).any()
+    assert not torch.equal(other.train.images, cut.train.images)
+    assert seed_splits(CompareConfig(data="synthetic"), 0, dataset=full) is full
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("train_fraction", 0.0, "train_fraction"),
+        ("train_fraction", 1.5, "train_fraction"),
+        ("train_fraction", math.nan, "train_fraction"),
+        ("augment", ("none", "mixup"), "valid: none, classic, gan"),
+        ("augment_ratio", 0.0, "augment_ratio"),
+        ("rnn_cell", "rnn", "valid: gru, lstm"),
+        ("rnn_hidden", 0, "rnn_hidden"),
+    ],
+)
+def test_compare_config_validation(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        CompareConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--train-fraction", "0"],
+        ["--train-fraction", "1.5"],
+        ["--train-fraction", "nan"],
+        ["--train-fraction", "abc"],
+        ["--augment", "mixup"],
+        ["--augment", "gan,gan"],
+        ["--augment-ratio", "-1"],
+        ["--rnn-cell", "rnn"],
+    ],
+)
+def test_compare_bad_augmentation_options_are_user_errors(tmp_path, capsys, argv):
+    try:
+        status = main(["compare", *argv, "--out", str(tmp_path)])
+    except SystemExit as stop:  # argparse's own checks (type, choices) exit directly
+        status = stop.code
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spikerec") and "\n" not in err
+    assert argv[0].lstrip("-").split("-")[0] in err or argv[1] in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_with_sequence_entries_and_augmentations_writes_results(tmp_path, capsys):
+    status = main(
+        [
+            "compare",
+            "--data",
+            "synthetic",
+            "--heads",
+            "rnn",
+            "--seeds",
+            "2",
+            "--rnn-epochs",
+            "2",
+            "--augment",
+            "none,classic,gan",
+            "--gan-steps",
+            "5",
+            "--train-fraction",
+            "0.5",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert status == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"gan_samples_seed0.png", "gan_samples_seed1.png", "accuracy_bars.png"} <= names
+    assert (run_dir / "gan_samples_seed0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((run_dir / "results.json").read_text())
+    config = results["config"]
+    assert config["augment"] == ["none", "classic", "gan"] and config["train_fraction"] == 0.5
+    assert config["gan"]["steps"] == 5 and config["sequence"]["epochs"] == 2
+    labels = [row["label"] for row in results["summary"]]
+    assert labels == [f"rnn [{a}]" for a in ("none", "classic", "gan")]
+    assert len(results["runs"]) == 2 * 3
+    records = results["augmentation"]
+    assert [(r["seed"], r["method"]) for r in records] == [
+        (s, a) for s in (0, 1) for a in ("none", "classic", "gan")
+    ]
+    for r in records:
+        assert r["n_real"] == 210  # half of synthetic's 420 training images
+        assert r["n_added"] == (0 if r["method"] == "none" else 210)
+        if r["method"] == "gan":
+            assert 0.0 <= r["quality"]["judge_accuracy_generated"] <= 1.0
+            assert r["quality"]["judge_accuracy_real_val"] > 0.5
+        else:
+            assert r["quality"] == {}
+    effects = results["augmentation_effects"]
+    assert {(e["entry"], e["augment"], e["versus"]) for e in effects} == {
+        ("rnn", a, v) for a, v in (("classic", "none"), ("gan", "none"), ("gan", "classic"))
+    }
+    for e in effects:
+        assert e["n_seeds"] == 2 and e["ci95_low"] <= e["delta_mean"] <= e["ci95_high"]
+    csv_lines = (run_dir / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("entry,augment,seed") and len(csv_lines) == 1 + 6
+    report = (run_dir / "report.md").read_text()
+    assert "fraction 0.5" in report and "| rnn [gan] |" in report
+    assert "Accuracy change by augmentation" in report and "judge on generated" in report
+    out = capsys.readouterr().out
+    assert "rnn gan vs none" in out and "GAN seed 1" in out
