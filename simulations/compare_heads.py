@@ -1,6 +1,8 @@
-"""Reproduce the comparison figure: LIF head vs softmax heads vs SVMs, with 95 % CIs.
+"""Reproduce the comparison figure: LIF head vs softmax heads, RNNs and SVMs, with 95 % CIs.
 
     python simulations/compare_heads.py --data digits --out runs
+    python simulations/compare_heads.py --data mnist5k --heads softmax,lif \
+        --train-fraction 0.1 --augment none,classic,gan
 
 Runs :func:`spikerec.compare.run_compare` and writes the same files as
 ``spikerec compare`` (results, report.md, accuracy_bars.png, ...) into a new folder.
@@ -13,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from spikerec.baselines.augment import parse_augmentations
 from spikerec.compare import ENTRIES, CompareConfig, parse_entries, run_compare
 from spikerec.compare_report import terminal_table, write_compare_outputs
 from spikerec.data import load_dataset
@@ -24,11 +27,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default="digits")
     parser.add_argument("--heads", default=",".join(ENTRIES))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--augment", default="none", help="none, classic, gan; comma-separated")
+    parser.add_argument("--train-fraction", type=float, default=1.0)
     parser.add_argument("--out", default="runs")
     args = parser.parse_args(argv)
 
     config = CompareConfig(
-        data=args.data, entries=parse_entries(args.heads), seeds=tuple(range(args.seeds))
+        data=args.data,
+        entries=parse_entries(args.heads),
+        seeds=tuple(range(args.seeds)),
+        augment=parse_augmentations(args.augment),
+        train_fraction=args.train_fraction,
     )
     dataset = load_dataset(args.data, seed=config.seeds[0])
     run_dir = new_run_dir(args.out, "compare")

@@ -83,13 +83,23 @@ def effects_lines(effects: Sequence[dict[str, Any]]) -> list[str]:
 
 def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) -> list[str]:
     """What the training split was: fraction, augmentation, images, GAN quality per seed."""
+    fraction = (
+        "the whole loaded training split"
+        if config.train_fraction >= 1.0
+        else f"a stratified fraction {config.train_fraction:g} of the loaded training split "
+        "(per seed)"
+    )
+    if config.augment == ("none",):
+        augment = "no augmentation"
+    else:
+        augment = (
+            f"augmentation {', '.join(config.augment)} (each a full run of every entry; "
+            f"{config.augment_ratio:g} added image(s) per real one)"
+        )
     lines = [
-        f"Training split: fraction {config.train_fraction:g} of the loaded training split "
-        f"(stratified, per seed); augmentation {', '.join(config.augment)} "
-        f"(ratio {config.augment_ratio:g} added image per real one); validation and test "
-        "splits untouched.",
+        f"Training split: {fraction}; {augment}; validation and test splits untouched.",
     ]
-    if records:
+    if records and (config.train_fraction < 1.0 or config.augment != ("none",)):
         lines += [
             "",
             "| seed | augmentation | real images | added images | time s |",
