@@ -6,9 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from spikerec.errors import TrainingDiverged
 from spikerec.params import RESET_MODES, LIFParams
 
 EXIT_USER_ERROR = 2
+# Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
+EXIT_NUMERICAL_FAULT = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,13 +112,23 @@ def _set_threads(threads: int) -> None:
 
 def _train(args: argparse.Namespace) -> int:
 
+    from spikerec.distributed import init_from_environment, leave_process_group
     from spikerec.runner import run_training
 
     _set_threads(args.threads)
     config = None if args.resume else _config_from_args(args)
-    run_dir, result = run_training(
-        config, out_root=args.out, resume=args.resume, progress=not args.no_progress
-    )
+    placement = init_from_environment()  # joins torchrun's process group, if any
+    try:
+        run_dir, result = run_training(
+            config,
+            out_root=args.out,
+            resume=args.resume,
+            progress=not args.no_progress and placement.is_main,
+        )
+    finally:
+        leave_process_group()
+    if not placement.is_main:
+        return 0
     print(f"run folder: {run_dir}")
     print(
         f"epochs: {result.state.epoch} (best {result.state.best_epoch}), "
@@ -469,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as error:
         print(f"spikerec: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except TrainingDiverged as error:
+        print(f"spikerec: error: {error}", file=sys.stderr)
+        return EXIT_NUMERICAL_FAULT
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import torch
 
 from spikerec.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from spikerec.data import DatasetError, DatasetSplits, load_dataset
+from spikerec.distributed import current_placement
+from spikerec.errors import TrainingDiverged
 from spikerec.recognizer import Recognizer
 from spikerec.runs import atomic_write, atomic_write_text, new_run_dir
 from spikerec.training import (
@@ -60,9 +62,12 @@ def run_training(
     resume: str | Path | None = None,
     progress: bool = True,
     dataset: DatasetSplits | None = None,
-) -> tuple[Path, TrainResult]:
+) -> tuple[Path | None, TrainResult]:
     """Train and write ``config.json``, ``checkpoint.pt``, ``metrics.json`` and
     ``training_curve.png`` into a new run folder (or the folder being resumed).
+
+    Under ``torchrun`` every rank trains and only rank 0 writes; the other ranks
+    get ``None`` for the run folder.
 
     Parameters
     ----------
@@ -93,17 +98,33 @@ def run_training(
             test_fraction=config.test_fraction,
         )
     )
+    place = current_placement()
+    if not place.is_main:  # under torchrun only rank 0 writes
+        result = train(config, data, resume=payload, progress=False, placement=place)
+        return None, result
     if resume is None:
         run_dir = new_run_dir(out_root, "train")
         _write_json(run_dir / "config.json", asdict(config))
     checkpoint_path = run_dir / "checkpoint.pt"
-    result = train(
-        config,
-        data,
-        checkpoint=lambda p: save_checkpoint(checkpoint_path, p),
-        resume=payload,
-        progress=progress,
-    )
+    saved_epochs: list[int] = []
+
+    def save(content: dict[str, Any]) -> None:
+        save_checkpoint(checkpoint_path, content)
+        saved_epochs.append(int(content["train_state"]["epoch"]))
+
+    try:
+        result = train(
+            config, data, checkpoint=save, resume=payload, progress=progress, placement=place
+        )
+    except TrainingDiverged as error:
+        if not saved_epochs and payload is not None:
+            saved_epochs.append(int(payload["train_state"]["epoch"]))
+        kept = (
+            f"the checkpoint of epoch {saved_epochs[-1]} is kept in {checkpoint_path}"
+            if saved_epochs
+            else f"no epoch finished; {run_dir} holds the config only"
+        )
+        raise TrainingDiverged(f"{error}; {kept}") from None
 
     from spikerec.plotting import new_figure, plot_training_curve
 
@@ -113,6 +134,7 @@ def run_training(
         "best_epoch": result.state.best_epoch,
         "train_time_s": result.state.train_time_s,
         "n_parameters": sum(p.numel() for p in result.model.parameters()),
+        "world_size": place.world_size,
         "val": eval_summary(result.val, data.class_names),
         "test": eval_summary(result.test, data.class_names),
         "history": result.state.history,

@@ -21,7 +21,15 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from spikerec.checkpoints import CheckpointError
+from spikerec.distributed import (
+    Placement,
+    current_placement,
+    loss_scale,
+    shard,
+    sum_over_ranks,
+)
 from spikerec.encoders import ENCODERS
+from spikerec.errors import TrainingDiverged
 from spikerec.heads import DECODERS, decode
 from spikerec.integrators import INTEGRATORS, get_integrator
 from spikerec.params import RESET_MODES, LIFParams
@@ -240,12 +248,13 @@ def evaluate(
     """Accuracy, silent fraction and confusion matrix of ``model`` on ``images [N, C, H, W]``."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     predictions, silents = [], []
     for start in range(0, images.shape[0], batch_size):
-        output = model(images[start : start + batch_size], generator)
+        output = model(images[start : start + batch_size].to(device), generator)
         prediction, silent = predict(output, decoder)
-        predictions.append(prediction)
-        silents.append(silent)
+        predictions.append(prediction.cpu())
+        silents.append(silent.cpu())
     model.train(was_training)
     prediction = torch.cat(predictions)
     silent = torch.cat(silents)
@@ -258,6 +267,15 @@ def evaluate(
         labels=labels.clone(),
         confusion=confusion,
     )
+
+
+def _check_finite_weights(model: nn.Module, epoch: int, step: int) -> None:
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter).all()):
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch}, step {step}: weight {name!r} became "
+                "NaN or infinite (try a lower --lr)"
+            )
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -314,6 +332,7 @@ def train(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
     progress: bool = True,
+    placement: Placement | None = None,
 ) -> TrainResult:
     """Train a recogniser with back-propagation through time and early stopping.
 
@@ -329,16 +348,30 @@ def train(
         A payload previously handed to ``checkpoint``: training continues from it.
     progress : bool
         Show tqdm progress bars with loss and accuracy.
+    placement : Placement, optional
+        Rank, world size and device (default: from the initialised process group,
+        else one CPU process; see :mod:`spikerec.distributed`). With several ranks
+        the model is wrapped in ``DistributedDataParallel`` and every global batch
+        of ``config.batch_size`` images is split among the ranks; a last batch with
+        fewer images than ranks is skipped.
 
     Returns
     -------
     TrainResult
         With the model of the best validation epoch and its test scores.
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss or a weight becomes NaN or infinite; the message names the
+        epoch and step. The checkpoint of the last finished epoch is untouched.
     """
+    place = current_placement() if placement is None else placement
     in_channels, n_classes = dataset.image_shape[0], dataset.n_classes
     model = build_model(config, in_channels=in_channels, n_classes=n_classes)
     generator = torch.Generator().manual_seed(config.seed)
     init_parameters(model, generator)
+    model.to(place.device)
     optimizer = _optimizer(model, config)
     scheduler = _scheduler(optimizer, config)
     state = TrainState()
@@ -347,6 +380,7 @@ def train(
     if resume is not None:
         try:
             model.load_state_dict(resume["model"])
+            model.to(place.device)
             optimizer.load_state_dict(resume["optimizer"])
             scheduler.load_state_dict(resume["scheduler"])
             generator.set_state(resume["generator"])
@@ -380,6 +414,11 @@ def train(
         total=config.epochs,
         leave=False,
     )
+    stepper: nn.Module = model
+    if place.distributed:
+        stepper = nn.parallel.DistributedDataParallel(
+            model, device_ids=[place.device.index] if place.device.type == "cuda" else None
+        )
     for epoch in epochs:
         if state.finished:
             break
@@ -393,19 +432,34 @@ def train(
             disable=not progress,
             leave=False,
         )
-        for start in batches:
+        for step, start in enumerate(batches, start=1):
             index = order[start : start + config.batch_size]
-            images, labels = train_x[index], train_y[index]
-            output = model(images, generator)
+            if index.numel() < place.world_size:
+                continue  # every rank needs an image; only a last, tiny batch is short
+            local = shard(index, place)
+            images = train_x[local].to(place.device)
+            labels = train_y[local].to(place.device)
+            output = stepper(images, generator)
             loss = loss_of(output, labels, config)
+            # Single process: stop before a NaN reaches the weights. With several
+            # ranks a rank's loss is its own; the all-reduced weights (checked
+            # below) show a fault on every rank at once.
+            if not place.distributed and not bool(torch.isfinite(loss)):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1}, step {step}: the loss is "
+                    f"{float(loss.detach())} (try a lower --lr)"
+                )
+            scale = loss_scale(labels.shape[0], index.numel(), place)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale if scale != 1.0 else loss).backward()
             optimizer.step()
+            _check_finite_weights(model, epoch + 1, step)
             prediction, _ = predict(output, config.decoder)
             total_loss += float(loss.detach()) * labels.shape[0]
             correct += int((prediction == labels).sum())
             seen += labels.shape[0]
             batches.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        total_loss, correct, seen = sum_over_ranks([total_loss, correct, seen], place)
         scheduler.step()
         val = evaluate(
             model,
