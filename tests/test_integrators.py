@@ -215,8 +215,12 @@ def test_exact_is_exact_for_held_input_at_every_dt(dt_ms, rng):
     err_exact = np.abs(res.v[:, 0] - expected).max()
     print(f"\nexact, held input, dt={dt_ms}: max|error|={err_exact:.3e}")
     assert err_exact <= 1e-12, err_exact
-    # the reference discriminates: RK4 (order 4) is measurably off at the same dt
-    if dt_ms >= 0.2:
+    # the reference discriminates: RK4 (order 4) is measurably off at the same dt,
+    # and refuses a dt beyond its stability limit (2.785 tau) instead of blowing up
+    if dt_ms >= 2.785 * tau:
+        with pytest.raises(ValueError, match="unstable for the 'rk4'"):
+            simulate(params, current=current, v0=v0, integrator="rk4")
+    elif dt_ms >= 0.2:
         res_rk4 = simulate(params, current=current, v0=v0, integrator="rk4")
         assert np.abs(res_rk4.v[:, 0] - expected).max() > 1e3 * max(err_exact, 1e-16)
 

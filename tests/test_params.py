@@ -194,10 +194,36 @@ def test_euler_refuses_unstable_step(tau_mem_ms, dt_ms):
         LIF(params, integrator="euler")
     with pytest.raises(ValueError, match="euler"):
         spikerec.simulate(params, current=np.ones(3), integrator="euler")
-    # the other methods accept the same step
-    for name in ("exact", "rk4"):
-        get_integrator(name).validate(params)
-        LIF(params, integrator=name)
+    # exact accepts every step; rk4 every step within its larger stability region
+    get_integrator("exact").validate(params)
+    LIF(params, integrator="exact")
+    if dt_ms < 2.785 * tau_mem_ms:
+        get_integrator("rk4").validate(params)
+        LIF(params, integrator="rk4")
+    else:
+        with pytest.raises(ValueError, match="unstable for the 'rk4'"):
+            LIF(params, integrator="rk4")
+
+
+@pytest.mark.parametrize(
+    ("tau_mem_ms", "dt_ms", "stable"),
+    [(1.0, 2.78, True), (1.0, 2.7853, False), (0.5, 7.0, False), (10.0, 27.85, True)],
+)
+def test_rk4_refuses_unstable_step(tau_mem_ms, dt_ms, stable):
+    """RK4 multiplies the distance from equilibrium by its 4th-order Taylor polynomial of
+    exp(-dt/tau), which exceeds 1 beyond dt/tau = 2.7853: refused, not silently run."""
+    params = LIFParams(tau_mem_ms=tau_mem_ms, dt_ms=dt_ms)
+    h = dt_ms / tau_mem_ms
+    assert (abs(1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24) < 1) == stable
+    if stable:
+        get_integrator("rk4").validate(params)
+        return
+    with pytest.raises(ValueError) as info:
+        get_integrator("rk4").validate(params)
+    message = str(info.value)
+    assert "dt_ms" in message and repr(dt_ms) in message and "rk4" in message
+    with pytest.raises(ValueError, match="rk4"):
+        spikerec.simulate(params, current=np.ones(3), integrator="rk4")
 
 
 def test_euler_accepts_step_just_below_stability_limit():

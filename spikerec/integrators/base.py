@@ -52,10 +52,14 @@ class Integrator(ABC):
     order : float
         Global order of accuracy for smooth input; ``math.inf`` for a method that
         is exact for the input it accepts.
+    stability_limit : float
+        Largest stable ``dt_ms / tau_mem_ms`` (``math.inf``: stable for every step);
+        :meth:`validate` refuses steps at or beyond it.
     """
 
     name: ClassVar[str]
     order: ClassVar[float]
+    stability_limit: ClassVar[float] = math.inf
 
     def validate(self, params: LIFParams) -> None:
         """Refuse parameters this method cannot integrate on a grid.

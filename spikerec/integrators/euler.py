@@ -18,6 +18,7 @@ class EulerIntegrator(Integrator):
 
     name = "euler"
     order = 1.0
+    stability_limit = 2.0
 
     def validate(self, params: LIFParams) -> None:
         super().validate(params)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from spikerec.integrators.base import Integrator, membrane_derivative
+from spikerec.params import LIFParams
+
+#: Largest stable ``dt_ms / tau_mem_ms`` of RK4 on the membrane equation: the real root
+#: of ``h^3 - 4 h^2 + 12 h - 24``, where the one-step factor
+#: ``1 - h + h^2/2 - h^3/6 + h^4/24`` reaches 1.
+RK4_STABILITY_LIMIT = 2.785293563405289
 
 
 class RK4Integrator(Integrator):
@@ -12,11 +18,23 @@ class RK4Integrator(Integrator):
     -----
     For input held over the step the update equals the fourth-order Taylor
     polynomial of ``exp(-dt/tau)``; for smooth input the global error is
-    O(dt^4). The step is stable for ``dt_ms < 2.785 * tau_mem_ms``.
+    O(dt^4). The step is stable for ``dt_ms < 2.7853 * tau_mem_ms``; beyond that the
+    one-step factor exceeds 1 and the membrane grows without bound, so
+    :meth:`validate` refuses such steps.
     """
 
     name = "rk4"
     order = 4.0
+    stability_limit = RK4_STABILITY_LIMIT
+
+    def validate(self, params: LIFParams) -> None:
+        super().validate(params)
+        if params.dt_ms >= RK4_STABILITY_LIMIT * params.tau_mem_ms:
+            raise ValueError(
+                f"dt_ms={params.dt_ms!r} is unstable for the 'rk4' integrator: it must be "
+                f"< 2.7853 * tau_mem_ms = {RK4_STABILITY_LIMIT * params.tau_mem_ms:.6g} "
+                "(use 'exact' for large steps)"
+            )
 
     def advance(self, v, drive, *, dt_ms, tau_mem_ms, v_rest, drive_mid=None, drive_end=None):
         u_mid = drive if drive_mid is None else drive_mid
