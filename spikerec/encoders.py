@@ -14,21 +14,35 @@ import torch
 from snntorch import spikegen
 from torch import nn
 
-from spikerec.functional import init_lif_state, lif_sequence
+from spikerec.functional import _lif_sequence, check_params, init_lif_state
 from spikerec.fused import fused_supported, lif_sequence_fused
 from spikerec.integrators import get_integrator
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
+from spikerec.validation import check_tensor
 
 
 def _check_features(features: torch.Tensor) -> None:
-    if not isinstance(features, torch.Tensor) or features.dim() != 2:
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
-        raise ValueError(f"features must be a tensor [B, N], got {shape}")
-    if not features.is_floating_point():
-        raise TypeError(f"features must be floating point, got {features.dtype}")
-    if not torch.isfinite(features).all():
-        raise ValueError("features contain NaN or infinite values")
+    """Refuse anything but finite, non-empty floating-point features ``[B, N]`` with data."""
+    if not isinstance(features, torch.Tensor):
+        raise ValueError(f"features must be a tensor [B, N], got {type(features).__name__}")
+    check_tensor("features", features, "[B, N]", ndim=2)
+
+
+def _check_generator(generator: object, features: torch.Tensor, used: bool) -> None:
+    """Refuse a generator that is not a ``torch.Generator`` (or None where unused); one
+    that draws (``used``) must exist and sit on the features' device."""
+    if generator is None:
+        if used:
+            raise ValueError("the rate encoder draws spikes and needs a torch.Generator")
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if used and generator.device.type != features.device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but features are on {features.device}; "
+            "make the generator with torch.Generator(device=features.device)"
+        )
 
 
 def spike_probability(features: torch.Tensor) -> torch.Tensor:
@@ -83,8 +97,7 @@ class RateEncoder(SpikeEncoder):
 
     def forward(self, features, generator=None):
         _check_features(features)
-        if generator is None:
-            raise ValueError("the rate encoder draws spikes and needs a torch.Generator")
+        _check_generator(generator, features, used=True)
         p = spike_probability(features)
         draws = torch.rand(
             (self.n_steps, *p.shape), generator=generator, device=p.device, dtype=p.dtype
@@ -127,6 +140,7 @@ class LatencyEncoder(SpikeEncoder):
 
     def forward(self, features, generator=None):
         _check_features(features)
+        _check_generator(generator, features, used=False)
         p = spike_probability(features)
         times = self.spike_times(features)
         steps = torch.arange(self.n_steps, device=p.device, dtype=p.dtype).view(-1, 1, 1)
@@ -164,10 +178,13 @@ class LIFPopulationEncoder(SpikeEncoder):
     ) -> None:
         super().__init__(n_steps)
         self.params = LIFParams(tau_mem_ms=5.0, dt_ms=1.0, r_m=4.0) if params is None else params
+        check_params(self.params)
+        get_integrator("exact").validate(self.params)
         self.surrogate = get_surrogate(surrogate)
 
     def forward(self, features, generator=None):
         _check_features(features)
+        _check_generator(generator, features, used=False)
         state = init_lif_state(
             features.shape, self.params, dtype=features.dtype, device=features.device
         )
@@ -183,7 +200,7 @@ class LIFPopulationEncoder(SpikeEncoder):
             )
             return spikes
         drive = features.unsqueeze(0).expand(self.n_steps, *features.shape)
-        spikes, _, _ = lif_sequence(
+        spikes, _, _ = _lif_sequence(
             drive, state, self.params, synapse="current", surrogate=self.surrogate
         )
         return spikes

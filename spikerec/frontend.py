@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spikerec.validation import check_like_parameters, check_tensor
+
 V4_CHANNELS = 64
 V4_SIDE = 7
 V4_UNITS = V4_CHANNELS * V4_SIDE * V4_SIDE  # 3136
@@ -55,7 +57,19 @@ class V4FrontEnd(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Map images ``[B, C, H, W]`` (H, W >= 4) to V4 features ``[B, 3136]``."""
+        """Map images ``[B, C, H, W]`` (H, W >= 4) to V4 features ``[B, 3136]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            One line naming the problem: not a floating-point tensor, another shape or
+            channel count, images under 4 x 4 pixels, an empty batch, NaN or infinite
+            pixels, a ``meta`` tensor, or another device or dtype than the front end's
+            parameters.
+        """
+        shape = f"[B, {self.in_channels}, H, W]"
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be a torch.Tensor {shape}, got {type(images).__name__}")
         if images.dim() != 4 or images.shape[1] != self.in_channels:
             raise ValueError(
                 f"images must have shape [B, {self.in_channels}, H, W], got {tuple(images.shape)}"
@@ -64,6 +78,8 @@ class V4FrontEnd(nn.Module):
             raise ValueError(
                 f"images must be at least 4 x 4 pixels, got {tuple(images.shape[-2:])}"
             )
+        check_tensor("images", images, shape, ndim=4)
+        check_like_parameters("images", images, self, "the front end")
         if images.shape[-1] < 28 or images.shape[-2] < 28:
             # Two 2x poolings would leave a small image (8 x 8 digits) with 2 x 2 maps;
             # upsampling first keeps its spatial layout across the 7 x 7 V4 grid.

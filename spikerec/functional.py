@@ -22,6 +22,7 @@ import torch
 from spikerec.integrators import Integrator, get_integrator
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
+from spikerec.validation import check_tensor
 
 Synapse = Literal["delta", "current"]
 SYNAPSES: tuple[str, ...] = ("delta", "current")
@@ -59,6 +60,52 @@ def init_lif_state(
     """
     v = torch.full(tuple(shape), params.v_rest, dtype=dtype, device=device)
     return LIFState(v=v, refractory_steps_left=torch.zeros_like(v))
+
+
+def check_state(
+    state: object,
+    shape: tuple[int, ...] | torch.Size,
+    dtype: torch.dtype,
+    device: torch.device,
+    *,
+    finite: bool = True,
+) -> None:
+    """Refuse a state that is not a :class:`LIFState` of tensors ``shape`` (dtype, device).
+
+    Raises
+    ------
+    TypeError
+        If ``state`` is not a LIFState.
+    ValueError
+        If a field has another shape, dtype or device, or (with ``finite``) the
+        membrane holds NaN or infinite values.
+    """
+    if not isinstance(state, LIFState):
+        raise TypeError(
+            "state must be a LIFState (as returned in LIFOutput.state or by init_lif_state), "
+            f"got {type(state).__name__}"
+        )
+    for name, tensor in zip(LIFState._fields, state, strict=True):
+        if (
+            not isinstance(tensor, torch.Tensor)
+            or tensor.shape != tuple(shape)
+            or tensor.dtype != dtype
+            or tensor.device != device
+        ):
+            got = (
+                f"{tuple(tensor.shape)}, {tensor.dtype} on {tensor.device}"
+                if isinstance(tensor, torch.Tensor)
+                else type(tensor).__name__
+            )
+            raise ValueError(f"state.{name} is {got}; x needs {tuple(shape)}, {dtype} on {device}")
+    if finite and not bool(torch.isfinite(state.v).all()):
+        raise ValueError("state.v contains NaN or infinite values")
+
+
+def check_params(params: object) -> None:
+    """Raise ``TypeError`` unless ``params`` is a :class:`LIFParams`."""
+    if not isinstance(params, LIFParams):
+        raise TypeError(f"params must be LIFParams, got {type(params).__name__}")
 
 
 def check_synapse(synapse: str) -> None:
@@ -128,7 +175,52 @@ def lif_step(
     >>> spk, v, s1 = lif_step(torch.tensor([[12.0]]), s0, p)
     >>> spk.item(), v.item(), s1.v.item()
     (1.0, 1.2, 0.2...)
+
+    Bad input raises one line naming the argument: a ``x`` that is not a finite,
+    non-empty floating-point tensor of real data, a state of another shape, dtype or
+    device than ``x``, parameters that are not :class:`LIFParams`, unknown names.
     """
+    check_params(params)
+    check_tensor("x", x, "[..., N]")
+    check_state(state, x.shape, x.dtype, x.device)
+    for name, extra in (("x_mid", x_mid), ("x_end", x_end)):
+        if extra is not None:
+            check_tensor(name, extra, "[..., N]")
+            if extra.shape != x.shape or extra.dtype != x.dtype or extra.device != x.device:
+                raise ValueError(
+                    f"{name} is {tuple(extra.shape)}, {extra.dtype} on {extra.device}; "
+                    f"x is {tuple(x.shape)}, {x.dtype} on {x.device}"
+                )
+    return _lif_step(
+        x,
+        state,
+        params,
+        integrator=integrator,
+        synapse=synapse,
+        surrogate=surrogate,
+        tau_mem_ms=tau_mem_ms,
+        v_th=v_th,
+        detach_reset=detach_reset,
+        x_mid=x_mid,
+        x_end=x_end,
+    )
+
+
+def _lif_step(
+    x: torch.Tensor,
+    state: LIFState,
+    params: LIFParams,
+    *,
+    integrator: str | Integrator = "exact",
+    synapse: Synapse = "delta",
+    surrogate: str | Surrogate = _DEFAULT_SURROGATE,
+    tau_mem_ms: torch.Tensor | None = None,
+    v_th: torch.Tensor | None = None,
+    detach_reset: bool = False,
+    x_mid: torch.Tensor | None = None,
+    x_end: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """:func:`lif_step` without the input checks (callers have checked)."""
     method = get_integrator(integrator)
     spike_fn = get_surrogate(surrogate)
     tau = params.tau_mem_ms if tau_mem_ms is None else tau_mem_ms
@@ -254,10 +346,31 @@ def lif_sequence(
     spikes : Tensor [T, ..., N]
     v_pre_reset : Tensor [T, ..., N]
     final_state : LIFState
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lif_step`, checked once for the whole sequence; ``x`` needs a time
+        axis with ``T >= 1`` steps.
     """
+    check_params(params)
+    check_tensor("x", x, "[T, ..., N]")
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape [T, ..., N], got {tuple(x.shape)}")
+    check_state(state, x.shape[1:], x.dtype, x.device)
+    return _lif_sequence(x, state, params, **step_options)
+
+
+def _lif_sequence(
+    x: torch.Tensor,
+    state: LIFState,
+    params: LIFParams,
+    **step_options: object,
+) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """:func:`lif_sequence` without the input checks (callers have checked)."""
     spikes, membrane = [], []
     for x_t in x:
-        spk, v_pre, state = lif_step(x_t, state, params, **step_options)  # type: ignore[arg-type]
+        spk, v_pre, state = _lif_step(x_t, state, params, **step_options)  # type: ignore[arg-type]
         spikes.append(spk)
         membrane.append(v_pre)
     return torch.stack(spikes), torch.stack(membrane), state

@@ -21,6 +21,7 @@ from spikerec.integrators import Integrator
 from spikerec.neurons import LIF
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate
+from spikerec.validation import check_like_parameters, check_tensor
 
 DEFAULT_HEAD_PARAMS = LIFParams(tau_mem_ms=10.0, dt_ms=1.0, r_m=1.0)
 """Output-layer neurons: a synaptic weight w makes V jump by ``w / 10``.
@@ -28,6 +29,24 @@ DEFAULT_HEAD_PARAMS = LIFParams(tau_mem_ms=10.0, dt_ms=1.0, r_m=1.0)
 A larger ``r_m`` makes the 3136-input layer so sensitive that Adam's first steps
 drive every output neuron to saturation or silence under dense rate-coded input.
 """
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def _check_head_input(
+    name: str, x: torch.Tensor, shape: str, ndim: int, head: nn.Module, n_inputs: int
+) -> None:
+    """Refuse input that the head's synapses cannot take, with one line naming why."""
+    check_tensor(name, x, shape, ndim=ndim)
+    if x.shape[-1] != n_inputs:
+        raise ValueError(
+            f"{name} has {x.shape[-1]} units in its last dimension, the head takes {n_inputs}"
+        )
+    check_like_parameters(name, x, head, "the head")
 
 
 class HeadOutput(NamedTuple):
@@ -83,6 +102,8 @@ class LIFHead(nn.Module):
         learn_threshold: bool = False,
     ) -> None:
         super().__init__()
+        self.n_inputs = _check_size("n_inputs", n_inputs)
+        _check_size("n_classes", n_classes)
         self.synapses = nn.Linear(n_inputs, n_classes)
         self.lif = LIF(
             params,
@@ -96,6 +117,7 @@ class LIFHead(nn.Module):
 
     def forward(self, v4_spikes: torch.Tensor) -> HeadOutput:
         """Output spikes and membranes ``[T, B, C]`` from V4 spikes ``[T, B, n_inputs]``."""
+        _check_head_input("v4_spikes", v4_spikes, "[T, B, n_inputs]", 3, self, self.n_inputs)
         out = self.lif(self.synapses(v4_spikes))
         return HeadOutput(logits=out.spikes.sum(0), spikes=out.spikes, membrane=out.membrane)
 
@@ -107,10 +129,13 @@ class RateSoftmaxHead(nn.Module):
 
     def __init__(self, n_classes: int, n_inputs: int = V4_UNITS) -> None:
         super().__init__()
+        self.n_inputs = _check_size("n_inputs", n_inputs)
+        _check_size("n_classes", n_classes)
         self.linear = nn.Linear(n_inputs, n_classes)
 
     def forward(self, v4_spikes: torch.Tensor) -> HeadOutput:
         """Logits ``[B, C]`` from V4 spikes ``[T, B, n_inputs]``."""
+        _check_head_input("v4_spikes", v4_spikes, "[T, B, n_inputs]", 3, self, self.n_inputs)
         return HeadOutput(logits=self.linear(v4_spikes.mean(0)), spikes=None, membrane=None)
 
 
@@ -121,10 +146,13 @@ class AnalogSoftmaxHead(nn.Module):
 
     def __init__(self, n_classes: int, n_inputs: int = V4_UNITS) -> None:
         super().__init__()
+        self.n_inputs = _check_size("n_inputs", n_inputs)
+        _check_size("n_classes", n_classes)
         self.linear = nn.Linear(n_inputs, n_classes)
 
     def forward(self, features: torch.Tensor) -> HeadOutput:
         """Logits ``[B, C]`` from V4 features ``[B, n_inputs]``."""
+        _check_head_input("features", features, "[B, n_inputs]", 2, self, self.n_inputs)
         return HeadOutput(logits=self.linear(features), spikes=None, membrane=None)
 
 
@@ -170,10 +198,17 @@ def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") 
     >>> decode(spk, mem)  # silent: class 1 from its membrane, not class 0
     Decoded(prediction=tensor([1]), silent=tensor([True]))
     """
-    if spikes.dim() != 3 or spikes.shape != membrane.shape:
+    check_tensor("spikes", spikes, "[T, B, C]", ndim=3)
+    check_tensor("membrane", membrane, "[T, B, C]", ndim=3)
+    if spikes.shape != membrane.shape:
         raise ValueError(
             f"spikes and membrane must both be [T, B, C], got {tuple(spikes.shape)} "
             f"and {tuple(membrane.shape)}"
+        )
+    if spikes.device != membrane.device:
+        raise ValueError(
+            f"spikes are on {spikes.device} but membrane on {membrane.device}; "
+            "move both to one device"
         )
     peak = membrane.amax(dim=0)
     counts = spikes.sum(dim=0)

@@ -8,11 +8,20 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from spikerec.functional import LIFState, Synapse, check_synapse, init_lif_state, lif_sequence
+from spikerec.functional import (
+    LIFState,
+    Synapse,
+    _lif_sequence,
+    check_params,
+    check_synapse,
+    init_lif_state,
+)
+from spikerec.functional import check_state as _check_state
 from spikerec.fused import fused_supported, lif_sequence_fused
 from spikerec.integrators import Integrator, get_integrator
 from spikerec.params import LIFParams
 from spikerec.surrogate import FastSigmoid, Surrogate, get_surrogate
+from spikerec.validation import check_like_parameters, check_tensor
 
 
 class LIFOutput(NamedTuple):
@@ -34,39 +43,14 @@ class LIFOutput(NamedTuple):
 
 
 def check_sequence(x: torch.Tensor, name: str = "x") -> None:
-    """Refuse anything but a finite floating tensor ``[T, B, N]`` with T, B, N >= 1."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor [T, B, N], got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(f"{name} must have shape [T, B, N], got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if 0 in x.shape:
-        raise ValueError(f"{name} has an empty dimension: shape {tuple(x.shape)} ([T, B, N])")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    """Refuse anything but a finite floating tensor ``[T, B, N]`` with T, B, N >= 1
+    holding real data (not a ``meta`` tensor)."""
+    check_tensor(name, x, "[T, B, N]", ndim=3)
 
 
 def check_state(state: LIFState, x: torch.Tensor) -> None:
     """Refuse a state that does not fit the sequence ``x [T, B, N]``."""
-    if not isinstance(state, LIFState):
-        raise TypeError(
-            f"state must be a LIFState (as returned in LIFOutput.state), got {type(state).__name__}"
-        )
-    for name, tensor in zip(LIFState._fields, state, strict=True):
-        if (
-            not isinstance(tensor, torch.Tensor)
-            or tensor.shape != x.shape[1:]
-            or (tensor.dtype != x.dtype or tensor.device != x.device)
-        ):
-            got = (
-                f"{tuple(tensor.shape)}, {tensor.dtype} on {tensor.device}"
-                if isinstance(tensor, torch.Tensor)
-                else type(tensor).__name__
-            )
-            raise ValueError(
-                f"state.{name} is {got}; x needs {tuple(x.shape[1:])}, {x.dtype} on {x.device}"
-            )
+    _check_state(state, x.shape[1:], x.dtype, x.device)
 
 
 class LIF(nn.Module):
@@ -119,8 +103,7 @@ class LIF(nn.Module):
     ) -> None:
         super().__init__()
         self.params = LIFParams() if params is None else params
-        if not isinstance(self.params, LIFParams):
-            raise TypeError(f"params must be LIFParams, got {type(self.params).__name__}")
+        check_params(self.params)
         self.integrator = get_integrator(integrator)
         self.integrator.validate(self.params)
         check_synapse(synapse)
@@ -174,6 +157,7 @@ class LIF(nn.Module):
             ``spikes`` and pre-reset ``membrane``, both ``[T, B, N]``, and the final state.
         """
         check_sequence(x)
+        check_like_parameters("x", x, self, "the layer", dtype=False)
         if self.n_neurons is not None and x.shape[-1] != self.n_neurons:
             raise ValueError(
                 f"x has {x.shape[-1]} neurons in its last dimension, the layer {self.n_neurons}"
@@ -185,10 +169,12 @@ class LIF(nn.Module):
         tau = self.tau_mem_ms
         if isinstance(tau, torch.Tensor):
             tau = tau.to(x.dtype)
-            if self.integrator.name == "euler" and bool((tau <= 0.5 * self.params.dt_ms).any()):
+            limit = self.integrator.stability_limit
+            if math.isfinite(limit) and bool((tau * limit <= self.params.dt_ms).any()):
                 raise ValueError(
-                    f"learned tau_mem_ms={float(tau.detach().min()):.4g} makes the 'euler' "
-                    f"integrator unstable: it must stay > dt_ms / 2 = {0.5 * self.params.dt_ms!r}"
+                    f"learned tau_mem_ms={float(tau.detach().min()):.4g} makes the "
+                    f"'{self.integrator.name}' integrator unstable: it must stay > dt_ms / "
+                    f"{limit:.5g} = {self.params.dt_ms / limit:.6g}"
                 )
         v_th = None if self.v_th is None else self.v_th.to(x.dtype)
         if self.fused and isinstance(tau, float) and v_th is None and fused_supported(self.params):
@@ -202,7 +188,7 @@ class LIF(nn.Module):
                 detach_reset=self.detach_reset,
             )
             return LIFOutput(spikes=spikes, membrane=membrane, state=final)
-        spikes, membrane, final = lif_sequence(
+        spikes, membrane, final = _lif_sequence(
             x,
             state,
             self.params,

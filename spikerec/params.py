@@ -42,6 +42,9 @@ class LIFParams:
     reset : {"subtract", "zero", "none"}
         Reset mechanism applied in the step in which the neuron spikes.
 
+    ``dt_ms / tau_mem_ms``, ``r_m / tau_mem_ms`` and ``v_th - v_reset`` must be
+    finite too (no overflow).
+
     Notes
     -----
     The membrane obeys
@@ -87,6 +90,19 @@ class LIFParams:
             raise ValueError(
                 f"reset={self.reset!r} is not a reset mode; valid: {', '.join(RESET_MODES)}"
             )
+        # Finite fields whose ratios or differences overflow (a subnormal tau_mem_ms,
+        # thresholds near the float limit) would turn the membrane into inf or NaN.
+        for derived, value in (
+            ("dt_ms / tau_mem_ms", self.dt_ms / self.tau_mem_ms),
+            ("r_m / tau_mem_ms", self.r_m / self.tau_mem_ms),
+            ("v_th - v_reset", self.v_th - self.v_reset),
+        ):
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{derived} overflows for tau_mem_ms={self.tau_mem_ms!r}, "
+                    f"dt_ms={self.dt_ms!r}, r_m={self.r_m!r}, v_th={self.v_th!r}, "
+                    f"v_reset={self.v_reset!r}: it must be finite"
+                )
 
     @property
     def beta(self) -> float:

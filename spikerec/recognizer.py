@@ -65,7 +65,12 @@ class Recognizer(nn.Module):
     def forward(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> RecognizerOutput:
-        """Run images ``[B, C, H, W]`` through the recogniser (the front end once)."""
+        """Run images ``[B, C, H, W]`` through the recogniser (the front end once).
+
+        ``generator`` (a ``torch.Generator``) drives stochastic encoders.
+        """
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         features = self.frontend(images)
         if self.encoder is None:
             return RecognizerOutput(features, None, self.head(features))

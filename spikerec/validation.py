@@ -1,8 +1,10 @@
-"""Checks shared by every validated parameter: one-line errors naming field, value and rule."""
+"""Checks shared by every validated parameter and tensor: one-line errors naming what is wrong."""
 
 from __future__ import annotations
 
 import math
+
+import torch
 
 
 def real_number(name: str, value: object) -> float:
@@ -20,8 +22,76 @@ def real_number(name: str, value: object) -> float:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor without data (meta)
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{name}={value!r} must be finite")
     return number
+
+
+def check_tensor(
+    name: str,
+    value: object,
+    shape: str,
+    *,
+    ndim: int | None = None,
+) -> None:
+    """Refuse anything but a finite, non-empty floating-point tensor holding real data.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the message.
+    value : object
+        What was passed.
+    shape : str
+        The documented shape, e.g. ``"[T, B, N]"``, used in the messages.
+    ndim : int, optional
+        Required number of dimensions.
+
+    Raises
+    ------
+    TypeError
+        Not a tensor, or not floating point.
+    ValueError
+        Wrong number of dimensions, a ``meta`` tensor (a shape without data), an
+        empty dimension, NaN or infinite values (one reduction over the tensor).
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor {shape}, got {type(value).__name__}")
+    if ndim is not None and value.dim() != ndim:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating point tensor, got dtype {value.dtype}")
+    if value.device.type == "meta":
+        raise ValueError(
+            f"{name} is a meta tensor (a shape without data); give a tensor on cpu or cuda"
+        )
+    if value.numel() == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(value.shape)} ({shape})")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_like_parameters(
+    name: str, value: object, module: object, owner: str, *, dtype: bool = True
+) -> None:
+    """Refuse a tensor whose device (or, with ``dtype``, dtype) differs from ``module``'s
+    parameters.
+
+    ``owner`` names the module in the message (e.g. ``"the head"``). A module without
+    parameters accepts any device and dtype.
+    """
+    parameter = next(iter(module.parameters()), None)  # type: ignore[attr-defined]
+    if parameter is None or not isinstance(value, torch.Tensor):
+        return
+    if value.device != parameter.device:
+        raise ValueError(
+            f"{name} is on {value.device} but {owner}'s parameters are on {parameter.device}; "
+            f"move one of them with .to(device)"
+        )
+    if dtype and value.dtype != parameter.dtype:
+        raise TypeError(
+            f"{name} has dtype {value.dtype} but {owner}'s parameters have {parameter.dtype}; "
+            f"convert one of them with .to(dtype)"
+        )

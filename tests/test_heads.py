@@ -163,7 +163,7 @@ def test_lif_head_outputs_and_logits_are_spike_counts(gen):
 
 def test_lif_head_refuses_wrong_input_width(gen):
     head = LIFHead(10, n_inputs=3136)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="100 units.*takes 3136"):
         head(v4_spikes(gen, n=100))
 
 
