@@ -29,6 +29,25 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return atomic_write(path, lambda tmp: torch.save(content, tmp))
 
 
+def _check_zip_integrity(file: Path) -> None:
+    """Refuse a torch (zip) file whose members fail their CRC-32 check.
+
+    torch.load does not verify the checksums it stores, so damaged bytes inside a
+    tensor would load silently as wrong weights.
+    """
+    try:
+        if not zipfile.is_zipfile(file):
+            return  # not a zip: torch.load says what it is
+        with zipfile.ZipFile(file) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
+        return  # unreadable as a zip: torch.load reports it
+    if bad is not None:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is corrupt: {bad.split('/', 1)[-1]!r} fails its CRC-32 check"
+        )
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)``.
 
@@ -36,8 +55,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     ------
     CheckpointError
         One line naming the file and the problem: missing, empty, truncated or
-        corrupt, holding objects other than plain data (refused, never run), or
-        not written by spikerec.
+        corrupt (damaged bytes that fail the archive's CRC-32 checks included),
+        holding objects other than plain data (refused, never run), or not
+        written by spikerec.
     """
     file = Path(path)
     if file.is_dir():
@@ -46,6 +66,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {str(file)!r} does not exist")
     if file.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {str(file)!r} is empty")
+    _check_zip_integrity(file)
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -71,6 +92,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     ) as error:
         # torch's weights-only unpickler raises a variety of errors on foreign bytes.
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first.split(". This is an internal miniz error")[0]
         raise CheckpointError(
             f"checkpoint {str(file)!r} is truncated or corrupt, or not a torch file ({first[:120]})"
         ) from None

@@ -10,6 +10,8 @@ from spikerec.errors import TrainingDiverged
 from spikerec.params import RESET_MODES, LIFParams
 
 EXIT_USER_ERROR = 2
+#: Most values ``simulate`` may hold in one array (steps x inputs), about 400 MB of float64.
+MAX_SIMULATION_VALUES = 50_000_000
 # Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
 EXIT_NUMERICAL_FAULT = 3
 
@@ -68,6 +70,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     params = _lif_params(args)
     get_integrator(args.integrator).validate(params)
+    if args.seed < 0:
+        raise ValueError(f"--seed={args.seed} must be >= 0")
     config = TraceConfig(
         input=args.input,
         duration_ms=args.duration_ms,
@@ -80,6 +84,15 @@ def _simulate(args: argparse.Namespace) -> int:
         step_off_ms=args.step_off_ms,
         seed=args.seed,
     )
+    n_steps = config.duration_ms / params.dt_ms
+    per_step = config.n_inputs if config.input == "poisson" else 1
+    if n_steps * per_step > MAX_SIMULATION_VALUES:
+        raise ValueError(
+            f"duration_ms / dt_ms = {n_steps:.4g} steps"
+            + (f" x {per_step} inputs" if per_step > 1 else "")
+            + f" is too large (at most {MAX_SIMULATION_VALUES:.0e} values); shorten "
+            "--duration-ms, raise --dt-ms or lower --n-inputs"
+        )
     result = run_membrane_trace(params, config, integrator=args.integrator)
     out_dir = new_run_dir(args.out, "simulate")
     paths = write_membrane_trace(result, params, config, out_dir, integrator=args.integrator)
@@ -480,8 +493,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ValueError, TypeError, OSError) as error:
-        print(f"spikerec: error: {error}", file=sys.stderr)
+        _print_error(str(error))
         return EXIT_USER_ERROR
+    except MemoryError as error:
+        _print_error(f"out of memory: {error or 'the request is too large for this machine'}")
+        return EXIT_USER_ERROR
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr, whatever line breaks ``message`` holds."""
+    line = " ".join(message.split()) or "unknown error"
+    print(f"spikerec: error: {line}", file=sys.stderr)
     except TrainingDiverged as error:
         print(f"spikerec: error: {error}", file=sys.stderr)
         return EXIT_NUMERICAL_FAULT
