@@ -10,10 +10,10 @@ from spikerec.errors import TrainingDiverged
 from spikerec.params import RESET_MODES, LIFParams
 
 EXIT_USER_ERROR = 2
-#: Most values ``simulate`` may hold in one array (steps x inputs), about 400 MB of float64.
-MAX_SIMULATION_VALUES = 50_000_000
 # Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
 EXIT_NUMERICAL_FAULT = 3
+#: Most values ``simulate`` may hold in one array (steps x inputs), about 400 MB of float64.
+MAX_SIMULATION_VALUES = 50_000_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -495,6 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as error:
         _print_error(str(error))
         return EXIT_USER_ERROR
+    except TrainingDiverged as error:
+        _print_error(str(error))
+        return EXIT_NUMERICAL_FAULT
     except MemoryError as error:
         _print_error(f"out of memory: {error or 'the request is too large for this machine'}")
         return EXIT_USER_ERROR
@@ -504,9 +507,6 @@ def _print_error(message: str) -> None:
     """One line on stderr, whatever line breaks ``message`` holds."""
     line = " ".join(message.split()) or "unknown error"
     print(f"spikerec: error: {line}", file=sys.stderr)
-    except TrainingDiverged as error:
-        print(f"spikerec: error: {error}", file=sys.stderr)
-        return EXIT_NUMERICAL_FAULT
 
 
 if __name__ == "__main__":
