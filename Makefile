@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= runs
 
-.PHONY: venv run test lint
+.PHONY: venv run test lint docs
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,3 +21,6 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check spikerec simulations tests benchmarks
+
+docs: venv
+	$(VENV)/bin/mkdocs build --strict

@@ -2,11 +2,32 @@
 
 The membrane of every LIF neuron obeys
 ``tau_mem_ms * dV/dt = -(V - v_rest) + r_m * I(t)``; see :mod:`spikerec.functional`.
+
+The recognition pipeline (dataset -> CNN front end -> 3136 V4 units -> encoder ->
+LIF output layer -> decoder) is exported too. ``CompareConfig`` and ``run_compare``
+load scikit-learn, so they are imported on first use, keeping ``import spikerec`` cheap.
+
+Examples
+--------
+>>> import torch
+>>> import spikerec
+>>> layer = spikerec.LIF(spikerec.LIFParams(tau_mem_ms=10.0, dt_ms=1.0))
+>>> out = layer(torch.full((20, 2, 3), 4.0))   # [T, B, N]
+>>> out.spikes.shape
+torch.Size([20, 2, 3])
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from spikerec.data import DatasetSplits, load_dataset
+from spikerec.encoders import LatencyEncoder, LIFPopulationEncoder, RateEncoder, make_encoder
+from spikerec.frontend import V4FrontEnd
 from spikerec.functional import LIFState, init_lif_state, lif_sequence, lif_step
+from spikerec.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead, decode
 from spikerec.inputs import poisson_spike_times, spike_raster
 from spikerec.integrators import (
     INTEGRATORS,
@@ -21,6 +42,7 @@ from spikerec.integrators import (
 )
 from spikerec.neurons import LIF, LIFOutput
 from spikerec.params import LIFParams
+from spikerec.recognizer import Recognizer, build_recognizer
 from spikerec.simulate import GridResult, simulate
 from spikerec.surrogate import (
     SURROGATES,
@@ -32,6 +54,27 @@ from spikerec.surrogate import (
     Triangle,
     get_surrogate,
 )
+from spikerec.training import EvalResult, TrainConfig, TrainResult, evaluate, train
+
+if TYPE_CHECKING:
+    from spikerec.compare import CompareConfig, run_compare
+
+# Names imported on first access (PEP 562): spikerec.compare imports scikit-learn.
+_LAZY = {"CompareConfig": "spikerec.compare", "run_compare": "spikerec.compare"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spikerec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = version("spikerec")
@@ -43,29 +86,49 @@ __all__ = [
     "LIF",
     "SURROGATES",
     "ATan",
+    "AnalogSoftmaxHead",
+    "CompareConfig",
     "ContinuousResult",
+    "DatasetSplits",
     "EulerIntegrator",
+    "EvalResult",
     "ExactIntegrator",
     "FastSigmoid",
     "GridResult",
     "Integrator",
+    "LIFHead",
     "LIFOutput",
     "LIFParams",
+    "LIFPopulationEncoder",
     "LIFState",
+    "LatencyEncoder",
     "RK4Integrator",
+    "RateEncoder",
+    "RateSoftmaxHead",
+    "Recognizer",
     "Sigmoid",
     "SuperSpike",
     "Surrogate",
+    "TrainConfig",
+    "TrainResult",
     "Triangle",
+    "V4FrontEnd",
     "__version__",
+    "build_recognizer",
+    "decode",
+    "evaluate",
     "get_integrator",
     "get_surrogate",
     "init_lif_state",
     "lif_sequence",
     "lif_step",
+    "load_dataset",
+    "make_encoder",
     "poisson_spike_times",
+    "run_compare",
     "simulate",
     "simulate_event_driven",
     "solve_ivp_lif",
     "spike_raster",
+    "train",
 ]
