@@ -38,6 +38,12 @@ class LIFState(NamedTuple):
         Membrane potential after any reset (voltage unit).
     refractory_steps_left : Tensor [..., N]
         Steps for which each neuron stays refractory (0 when free), same dtype as ``v``.
+
+    Examples
+    --------
+    >>> state = init_lif_state((2, 3), LIFParams())   # B = 2, N = 3, at rest
+    >>> state.v.shape, state.refractory_steps_left.sum().item()
+    (torch.Size([2, 3]), 0.0)
     """
 
     v: torch.Tensor
@@ -352,6 +358,20 @@ def lif_sequence(
     TypeError, ValueError
         As :func:`lif_step`, checked once for the whole sequence; ``x`` needs a time
         axis with ``T >= 1`` steps.
+
+    Examples
+    --------
+    Delta synapses (the default): an input of 12 (current x ms) makes V jump by
+    ``r_m * 12 / tau_mem_ms = 1.2`` and crosses ``v_th = 1``:
+
+    >>> p = LIFParams(tau_mem_ms=10.0)
+    >>> x = torch.tensor([[[0.5, 12.0]], [[6.0, 0.0]]])   # [T=2, B=1, N=2]
+    >>> spikes, v_pre, final = lif_sequence(x, init_lif_state((1, 2), p), p)
+    >>> spikes.tolist()
+    [[[0.0, 1.0]], [[0.0, 0.0]]]
+    >>> v_pre
+    tensor([[[0.0500, 1.2000]],
+            [[0.6452, 0.1810]]])
     """
     check_params(params)
     check_tensor("x", x, "[T, ..., N]")

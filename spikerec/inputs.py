@@ -63,6 +63,16 @@ def spike_raster(
 
     Parameters
     ----------
+    neuron : array [S] of int
+        Index of the input neuron of each spike, in ``[0, n_inputs)``.
+    times_ms : array [S]
+        Spike times in ms, finite and >= 0.
+    n_inputs : int
+        Number of input neurons (columns of the raster).
+    dt_ms : float
+        Grid step in ms.
+    n_steps : int
+        Number of steps (rows); spikes after ``n_steps * dt_ms`` are dropped.
     sparse : bool
         Return a :class:`scipy.sparse.csr_array` instead of a dense array: a
         raster of a few thousand spikes over thousands of steps and inputs is
@@ -74,6 +84,14 @@ def spike_raster(
         Spike counts per step and input. A spike at exactly ``(n + 1) * dt_ms``
         lands in step n, so grid and event-driven simulations see the same input
         when spike times lie on the grid. A spike at exactly t = 0 counts in step 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spike_raster(np.array([0, 1, 1]), np.array([0.5, 1.0, 2.5]), 2, dt_ms=1.0, n_steps=3)
+    array([[1., 1.],
+           [0., 0.],
+           [0., 1.]])
     """
     times_ms = np.asarray(times_ms, dtype=np.float64)
     neuron = np.asarray(neuron)

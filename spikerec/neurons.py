@@ -35,6 +35,16 @@ class LIFOutput(NamedTuple):
         Membrane potential at the end of each step, before the reset.
     state : LIFState
         State after the last step; pass it back in to continue the sequence.
+
+    Examples
+    --------
+    >>> out = LIF(LIFParams(tau_mem_ms=10.0))(torch.full((4, 1, 1), 6.0))
+    >>> out.spikes.flatten().tolist()
+    [0.0, 1.0, 0.0, 1.0]
+    >>> out.membrane.flatten()  # pre-reset: the crossings above v_th = 1 stay visible
+    tensor([0.6000, 1.1429, 0.7293, 1.2599])
+    >>> out.state.v
+    tensor([[0.2599]])
     """
 
     spikes: torch.Tensor

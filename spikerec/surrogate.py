@@ -53,6 +53,18 @@ class Surrogate(ABC):
 
     Subclasses are frozen dataclasses that define :meth:`primitive` (a smooth
     step-like function) and :meth:`derivative` (its derivative, written by hand).
+    Calling one on ``x = V - v_th`` (any shape, voltage units) returns spikes
+    ``(x >= 0)`` of the same shape and dtype, 0 or 1.
+
+    Examples
+    --------
+    >>> x = torch.tensor([-0.2, 0.0, 0.3], requires_grad=True)
+    >>> spikes = FastSigmoid()(x)
+    >>> spikes.tolist()
+    [0.0, 1.0, 1.0]
+    >>> spikes.sum().backward()
+    >>> x.grad
+    tensor([0.0278, 1.0000, 0.0138])
     """
 
     name: str = ""
@@ -120,6 +132,12 @@ class ATan(Surrogate):
     """Derivative of ``arctan(pi/2 * alpha * x) / pi``: ``(alpha/2) / (1 + (pi/2 alpha x)^2)``.
 
     Same formula and default as ``snntorch.surrogate.atan(alpha=2.0)``.
+    ``alpha`` is per voltage unit; the peak derivative at threshold is ``alpha / 2``.
+
+    Examples
+    --------
+    >>> ATan(alpha=2.0).derivative(torch.tensor([0.0])).item()
+    1.0
     """
 
     alpha: float = 2.0
@@ -142,6 +160,12 @@ class Sigmoid(Surrogate):
     The formula of ``snntorch.surrogate.sigmoid(slope=25)``, evaluated through
     ``torch.sigmoid`` so that it stays finite for every input (snntorch's
     ``exp(-kx) / (exp(-kx) + 1)^2`` gives NaN once ``exp(-kx)`` overflows).
+    ``slope`` is per voltage unit; the peak derivative at threshold is ``slope / 4``.
+
+    Examples
+    --------
+    >>> Sigmoid(slope=25.0).derivative(torch.tensor([0.0])).item()
+    6.25
     """
 
     slope: float = 25.0
@@ -163,7 +187,13 @@ class Triangle(Surrogate):
     """Triangle of half-width ``width`` and unit area: ``max(0, 1 - |x|/w) / w``.
 
     snntorch's ``triangular`` is a different function (``+/-threshold`` either
-    side of zero, not a triangle), so no parity is claimed with it.
+    side of zero, not a triangle), so no parity is claimed with it. ``width`` is in
+    voltage units.
+
+    Examples
+    --------
+    >>> Triangle(width=1.0).derivative(torch.tensor([0.0, 0.5, 2.0])).tolist()
+    [1.0, 0.5, 0.0]
     """
 
     width: float = 1.0
@@ -186,6 +216,11 @@ class SuperSpike(FastSigmoid):
 
     The fast-sigmoid derivative with SuperSpike's steepness: 100 per voltage unit,
     as in Zenke's SpyTorch for a threshold of 1.
+
+    Examples
+    --------
+    >>> SuperSpike().derivative(torch.tensor([0.0, 0.1])).tolist()
+    [1.0, 0.00826...]
     """
 
     slope: float = 100.0
@@ -200,10 +235,27 @@ SURROGATES: dict[str, type[Surrogate]] = {
 def get_surrogate(surrogate: str | Surrogate) -> Surrogate:
     """Return the surrogate named ``surrogate`` with default settings (instances pass through).
 
+    Parameters
+    ----------
+    surrogate : str or Surrogate
+        A name in :data:`SURROGATES` (``fast_sigmoid``, ``atan``, ``sigmoid``,
+        ``triangle``, ``superspike``) or an instance.
+
+    Returns
+    -------
+    Surrogate
+
     Raises
     ------
     ValueError
         If the name is unknown; the message lists the valid names.
+
+    Examples
+    --------
+    >>> get_surrogate("atan")
+    ATan(alpha=2.0)
+    >>> get_surrogate(Triangle(width=0.5))
+    Triangle(width=0.5)
     """
     if isinstance(surrogate, Surrogate):
         return surrogate

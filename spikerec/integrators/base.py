@@ -55,6 +55,18 @@ class Integrator(ABC):
     stability_limit : float
         Largest stable ``dt_ms / tau_mem_ms`` (``math.inf``: stable for every step);
         :meth:`validate` refuses steps at or beyond it.
+
+    Examples
+    --------
+    Look an integrator up by name and advance ``V`` by one step of 1 ms from rest
+    under a held drive ``u = r_m * I = 1`` (voltage unit), tau = 10 ms:
+
+    >>> from spikerec import get_integrator
+    >>> method = get_integrator("exact")
+    >>> method.order
+    inf
+    >>> method.advance(0.0, 1.0, dt_ms=1.0, tau_mem_ms=10.0, v_rest=0.0)  # 1 - exp(-0.1)
+    0.0951625819...
     """
 
     name: ClassVar[str]

@@ -23,6 +23,16 @@ class ContinuousResult:
         Membrane potential at ``sample_times_ms``, including input jumps arriving
         at that instant and before a reset at that instant (the pre-reset value,
         as the grid simulators record it).
+
+    Examples
+    --------
+    A constant current ``r_m * I = 1.5`` from rest reaches ``v_th = 1`` after
+    ``tau * ln(3) = 10.99 ms``:
+
+    >>> from spikerec import LIFParams, solve_ivp_lif
+    >>> result = solve_ivp_lif(LIFParams(tau_mem_ms=10.0), t_end_ms=25.0, current=1.5)
+    >>> result.spike_times_ms
+    array([10.98612..., 21.97224...])
     """
 
     spike_times_ms: np.ndarray

@@ -19,6 +19,15 @@ class ExactIntegrator(Integrator):
     which is exact for any ``dt``. Like brian2's ``exact`` method it refuses an
     input it cannot solve exactly (``drive_mid``/``drive_end``) rather than
     silently approximating it.
+
+    Examples
+    --------
+    One step of 1 ms from rest under held drive ``u = 1`` with tau = 10 ms:
+
+    >>> ExactIntegrator().advance(0.0, 1.0, dt_ms=1.0, tau_mem_ms=10.0, v_rest=0.0)
+    0.0951625819...
+    >>> ExactIntegrator().held_coefficients(1.0, 10.0)  # (exp(-dt/tau), 1 - exp(-dt/tau))
+    (0.904837..., 0.095162...)
     """
 
     name = "exact"

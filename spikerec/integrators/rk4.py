@@ -21,6 +21,14 @@ class RK4Integrator(Integrator):
     O(dt^4). The step is stable for ``dt_ms < 2.7853 * tau_mem_ms``; beyond that the
     one-step factor exceeds 1 and the membrane grows without bound, so
     :meth:`validate` refuses such steps.
+
+    Examples
+    --------
+    One step of 1 ms from rest under held drive ``u = 1`` with tau = 10 ms; the exact
+    value is ``1 - exp(-0.1) = 0.0951626``:
+
+    >>> RK4Integrator().advance(0.0, 1.0, dt_ms=1.0, tau_mem_ms=10.0, v_rest=0.0)
+    0.0951625
     """
 
     name = "rk4"
