@@ -82,7 +82,11 @@ def run_training(
         payload = load_checkpoint(resume)
         try:
             config = TrainConfig.from_dict(payload["config"])
-        except (KeyError, TypeError, ValueError) as error:
+        except KeyError as error:
+            raise CheckpointError(
+                f"checkpoint {str(resume)!r} lacks the key {error} of a training run"
+            ) from None
+        except (TypeError, ValueError) as error:
             raise CheckpointError(
                 f"checkpoint {str(resume)!r} has an invalid config ({error})"
             ) from None
@@ -160,7 +164,11 @@ def load_model(checkpoint: str | Path) -> tuple[Recognizer, TrainConfig, dict[st
             config, in_channels=int(meta["image_shape"][0]), n_classes=int(meta["n_classes"])
         )
         model.load_state_dict(payload["best_model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+    except KeyError as error:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} is not a usable spikerec model: missing key {error}"
+        ) from None
+    except (TypeError, ValueError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
             f"checkpoint {str(checkpoint)!r} is not a usable spikerec model ({first[:160]})"

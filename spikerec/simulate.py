@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy.sparse import csr_array, issparse, sparray, spmatrix
 
-from spikerec.functional import LIFState, held_affine_step, init_lif_state, lif_step
+from spikerec.functional import LIFState, _lif_step, held_affine_step, init_lif_state
 from spikerec.held_scan import scan_held
 from spikerec.integrators import Integrator, get_integrator
 from spikerec.params import LIFParams
@@ -185,13 +185,14 @@ def simulate(
                 v=torch.from_numpy(v_final), refractory_steps_left=torch.from_numpy(left)
             ),
         )
-    # A current function varies within each step: step by step through lif_step.
+    # A current function varies within each step: step by step through lif_step
+    # (its unchecked form: the samples were checked above).
     v_trace = torch.empty_like(drive)
     spike_trace = torch.empty_like(drive)
     with torch.no_grad():
         for n in range(drive.shape[0]):
             extra = {"x_mid": drive_mid[n], "x_end": drive_end[n]} if smooth else {}
-            spk, v_pre, state = lif_step(
+            spk, v_pre, state = _lif_step(
                 drive[n], state, params, integrator=method, synapse=synapse, **extra
             )
             v_trace[n], spike_trace[n] = v_pre, spk

@@ -758,7 +758,7 @@ def test_cli_refuses_bad_checkpoints(command, case, checkpoint, tmp_path, capsys
     if case == "marker-without-keys":  # says it is ours, holds nothing usable
         path = tmp_path / "hollow.pt"
         save_checkpoint(path, {})
-        pattern = "not a usable spikerec model|invalid config"
+        pattern = "missing key .config.|lacks the key .config."
     else:
         make, pattern = CHECKPOINTS[case]
         path = make(checkpoint, tmp_path)
