@@ -117,6 +117,21 @@ class LatencyEncoder(SpikeEncoder):
     ``threshold`` stay silent. The one-hot spike train is passed forward; the
     backward pass goes through a Gaussian bump of width ``sigma_steps`` around the
     continuous spike time, so gradients move spikes earlier or later.
+
+    Parameters
+    ----------
+    n_steps : int
+        Time steps T of the spike trains.
+    threshold : float
+        In (0, 1): units with ``1 - exp(-f)`` below it stay silent.
+    sigma_steps : float
+        Width of the Gaussian of the backward pass, in steps.
+
+    Examples
+    --------
+    >>> spikes = LatencyEncoder(n_steps=10)(torch.tensor([[0.0, 1.0, 5.0]]))  # [B=1, N=3]
+    >>> spikes.shape, spikes.sum(0).tolist(), spikes.argmax(0).tolist()
+    (torch.Size([10, 1, 3]), [[0.0, 1.0, 1.0]], [[0, 3, 0]])
     """
 
     name = "latency"
@@ -166,6 +181,12 @@ class LIFPopulationEncoder(SpikeEncoder):
         a freshly initialised front end (99.9 % below 0.7 on digits) would leave
         the whole V4 layer silent, and only Adam would recover from that.
     surrogate : str or Surrogate
+
+    Examples
+    --------
+    >>> spikes = LIFPopulationEncoder(n_steps=20)(torch.tensor([[0.0, 0.5, 2.0]]))
+    >>> spikes.shape, spikes.sum(0).tolist()      # spike counts grow with the feature
+    (torch.Size([20, 1, 3]), [[0.0, 5.0, 20.0]])
     """
 
     name = "lif"
@@ -214,10 +235,22 @@ ENCODERS: dict[str, type[SpikeEncoder]] = {
 def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
     """Encoder by name with default settings.
 
+    Parameters
+    ----------
+    name : {"rate", "latency", "lif"}
+        A name in :data:`ENCODERS`.
+    n_steps : int
+        Time steps T of the spike trains ``[T, B, N]``.
+
     Raises
     ------
     ValueError
         If the name is unknown; the message lists the valid names.
+
+    Examples
+    --------
+    >>> make_encoder("rate", n_steps=10)
+    RateEncoder(n_steps=10)
     """
     try:
         cls = ENCODERS[name]

@@ -86,6 +86,15 @@ class LIFHead(nn.Module):
     With V4 spikes ``s_i[n]`` the synaptic input of step n is
     ``x[n] = W s[n] + b``; delta synapses make every output membrane jump by
     ``r_m x / tau_mem_ms`` (see :func:`spikerec.functional.lif_step`).
+    The logits are the spike counts over the T steps (the ``count`` decoder);
+    :func:`decode` offers the others.
+
+    Examples
+    --------
+    >>> head = LIFHead(n_classes=10)                 # 3136 V4 inputs
+    >>> out = head(torch.zeros(25, 2, 3136))        # V4 spikes [T, B, 3136]
+    >>> out.logits.shape, out.spikes.shape, out.membrane.shape
+    (torch.Size([2, 10]), torch.Size([25, 2, 10]), torch.Size([25, 2, 10]))
     """
 
     spiking_input = True
@@ -123,7 +132,21 @@ class LIFHead(nn.Module):
 
 
 class RateSoftmaxHead(nn.Module):
-    """Linear layer on the V4 firing rates (spikes per step averaged over T)."""
+    """Linear layer on the V4 firing rates (spikes per step averaged over T).
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes C.
+    n_inputs : int
+        Presynaptic V4 neurons (3136).
+
+    Examples
+    --------
+    >>> out = RateSoftmaxHead(n_classes=10)(torch.zeros(25, 2, 3136))  # [T, B, 3136]
+    >>> out.logits.shape, out.spikes is None
+    (torch.Size([2, 10]), True)
+    """
 
     spiking_input = True
 
@@ -140,7 +163,21 @@ class RateSoftmaxHead(nn.Module):
 
 
 class AnalogSoftmaxHead(nn.Module):
-    """Linear layer on the analog V4 features: the classic CNN softmax head."""
+    """Linear layer on the analog V4 features: the classic CNN softmax head.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes C.
+    n_inputs : int
+        V4 feature units (3136).
+
+    Examples
+    --------
+    >>> out = AnalogSoftmaxHead(n_classes=10)(torch.zeros(2, 3136))  # features [B, 3136]
+    >>> out.logits.shape
+    torch.Size([2, 10])
+    """
 
     spiking_input = False
 

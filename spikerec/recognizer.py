@@ -50,6 +50,16 @@ class Recognizer(nn.Module):
         A head of :mod:`spikerec.heads`.
     encoder : SpikeEncoder, optional
         Required when the head takes spikes.
+
+    Examples
+    --------
+    The classic CNN (analog head, no encoder) on 28 x 28 images:
+
+    >>> from spikerec import AnalogSoftmaxHead, V4FrontEnd
+    >>> model = Recognizer(V4FrontEnd(1), AnalogSoftmaxHead(10))
+    >>> out = model(torch.rand(2, 1, 28, 28))
+    >>> out.features.shape, out.v4_spikes, out.head.logits.shape
+    (torch.Size([2, 3136]), None, torch.Size([2, 10]))
     """
 
     def __init__(
@@ -91,10 +101,34 @@ def build_recognizer(
 ) -> Recognizer:
     """Recogniser by head name.
 
+    Parameters
+    ----------
+    head : {"lif", "rate-softmax", "softmax"}
+        The output head.
+    in_channels : int
+        Image channels, 1 or 3.
+    n_classes : int
+        Number of classes C.
+    encoder : {"lif", "rate", "latency"}
+        V4 spike encoder (spiking heads only).
+    n_steps : int
+        Time steps T of the V4 spike trains.
+    integrator, surrogate : str
+        Of the LIF head (see :func:`spikerec.get_integrator`, :func:`spikerec.get_surrogate`).
+    head_params : LIFParams, optional
+        Output-neuron parameters of the LIF head (default ``DEFAULT_HEAD_PARAMS``).
+
     Raises
     ------
     ValueError
         For an unknown head, encoder, integrator or surrogate (with the valid names).
+
+    Examples
+    --------
+    >>> model = build_recognizer("lif", in_channels=1, n_classes=10, n_steps=25)
+    >>> out = model(torch.rand(2, 1, 8, 8))      # images [B, C, H, W]
+    >>> out.v4_spikes.shape, out.head.spikes.shape, out.head.logits.shape
+    (torch.Size([25, 2, 3136]), torch.Size([25, 2, 10]), torch.Size([2, 10]))
     """
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
