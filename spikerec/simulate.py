@@ -37,6 +37,18 @@ class GridResult:
         1.0 where a neuron spiked in the step ending at ``t_ms``.
     final_state : LIFState
         State after the last step (float64 tensors).
+
+    Examples
+    --------
+    A held current ``r_m * I = 1.5`` for 25 steps of 1 ms (tau = 10 ms) crosses
+    ``v_th = 1`` in the steps ending at 11 ms and 22 ms:
+
+    >>> from spikerec import LIFParams, simulate
+    >>> result = simulate(LIFParams(tau_mem_ms=10.0, dt_ms=1.0), current=np.full(25, 1.5))
+    >>> result.t_ms.shape, result.v.shape, result.spikes.shape
+    ((25,), (25, 1), (25, 1))
+    >>> result.spike_times_ms()
+    array([11., 22.])
     """
 
     t_ms: np.ndarray
