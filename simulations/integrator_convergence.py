@@ -71,10 +71,20 @@ def fitted_order(dts_ms: np.ndarray, errors: np.ndarray) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dts-ms",
+        default="0.0625,0.125,0.25,0.5,1,2",
+        help="comma-separated step sizes in ms, at least two (default 0.0625,...,2)",
+    )
     parser.add_argument("--out", default="runs")
     args = parser.parse_args(argv)
 
-    dts_ms = np.array([0.0625, 0.125, 0.25, 0.5, 1.0, 2.0])
+    try:
+        dts_ms = np.array(sorted(float(dt) for dt in args.dts_ms.split(",")))
+    except ValueError:
+        parser.error(f"--dts-ms {args.dts_ms!r} must be comma-separated numbers")
+    if dts_ms.size < 2 or not (np.isfinite(dts_ms).all() and (dts_ms > 0).all()):
+        parser.error(f"--dts-ms {args.dts_ms!r} needs at least two finite step sizes > 0")
     errors = measure(dts_ms)
     for name in ("euler", "rk4"):
         print(f"{name}: measured order {fitted_order(dts_ms, errors[name]):.3f}")
