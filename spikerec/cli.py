@@ -196,16 +196,18 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import time
     from dataclasses import replace
 
     from spikerec.baselines.augment import parse_augmentations
-    from spikerec.compare import CompareConfig, parse_entries, run_compare
-    from spikerec.compare_report import terminal_table, write_compare_outputs
-    from spikerec.data import load_dataset
+    from spikerec.compare import CompareConfig, parse_entries
+    from spikerec.compare_store import CompareStore
     from spikerec.runs import new_run_dir
     from spikerec.training import TrainConfig
 
+    if args.jobs < 1:
+        raise ValueError(f"--jobs={args.jobs} must be >= 1")
+    if args.resume is not None:
+        return _compare_run(args, *_resumed_compare(args.resume))
     _set_threads(args.threads)
     if args.seeds < 1:
         raise ValueError(f"--seeds={args.seeds} must be >= 1")
@@ -239,16 +241,72 @@ def _compare(args: argparse.Namespace) -> int:
         gan=replace(defaults.gan, steps=args.gan_steps),
     )
     # Fail on a bad dataset before creating the run folder.
-    dataset = load_dataset(
-        args.data,
-        seed=config.seeds[0],
-        data_root=args.data_root,
-        val_fraction=train_config.val_fraction,
-        test_fraction=train_config.test_fraction,
-    )
+    dataset = _first_splits(config)
     run_dir = new_run_dir(args.out, "compare")
+    store = CompareStore(run_dir)
+    store.write_config(config)
+    return _compare_run(args, config, dataset, store)
+
+
+def _first_splits(config):
+    from spikerec.data import load_dataset
+
+    return load_dataset(
+        config.data,
+        seed=config.seeds[0],
+        data_root=config.data_root,
+        val_fraction=config.train.val_fraction,
+        test_fraction=config.train.test_fraction,
+    )
+
+
+def _resumed_compare(run_folder: str):
+    """Config, first splits and store of the comparison run in ``run_folder``."""
+    from pathlib import Path
+
+    from spikerec.compare_store import CompareStore
+
+    run_dir = Path(run_folder)
+    if not run_dir.is_dir():
+        raise ValueError(f"--resume {run_folder!r} is not a folder")
+    if (run_dir / "results.json").exists():
+        raise ValueError(f"the comparison in {run_folder!r} has finished; nothing to resume")
+    store = CompareStore(run_dir)
+    config = store.read_config()
+    return config, _first_splits(config), store
+
+
+def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
+    """Run (or finish) a comparison into ``store.run_dir``; print and write its results."""
+    import os
+    import time
+
+    from spikerec.compare import run_compare
+    from spikerec.compare_report import terminal_table, write_compare_outputs
+
+    run_dir = store.run_dir
+    if args.jobs > 1:
+        threads_per_job = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    else:
+        _set_threads(args.threads)
+        threads_per_job = 1
     started = time.perf_counter()
-    outcome = run_compare(config, progress=not args.no_progress, first_dataset=dataset)
+    try:
+        outcome = run_compare(
+            config,
+            progress=not args.no_progress,
+            first_dataset=dataset,
+            jobs=args.jobs,
+            threads_per_job=threads_per_job,
+            store=store,
+        )
+    except KeyboardInterrupt:
+        _print_error(f"interrupted; finish with: spikerec compare --resume {run_dir}")
+        return 130
+    except (ValueError, TypeError, OSError) as error:
+        raise type(error)(
+            f"{error} (the entries finished so far are kept: spikerec compare --resume {run_dir})"
+        ) from None
     wall = time.perf_counter() - started
     write_compare_outputs(
         run_dir,
@@ -475,7 +533,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=cmp_defaults.gan.steps,
         help="training steps of the conditional DCGAN (default %(default)s)",
     )
-    cp.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    cp.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (default: torch's; with --jobs N: of each job, default cores / N)",
+    )
+    cp.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run independent entries and seeds in N processes at once (default 1)",
+    )
+    cp.add_argument(
+        "--resume",
+        metavar="RUN_FOLDER",
+        default=None,
+        help="finish an interrupted comparison in its folder with its stored settings, "
+        "skipping the entries already done (other settings are ignored)",
+    )
     cp.add_argument("--no-progress", action="store_true")
     cp.add_argument("--out", default="runs")
     cp.set_defaults(handler=_compare)

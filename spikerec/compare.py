@@ -30,7 +30,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from tqdm.auto import tqdm
 
-from spikerec.baselines.augment import AugmentRecord, augment_training, parse_augmentations
+from spikerec.baselines.augment import AugmentRecord, parse_augmentations
 from spikerec.baselines.fit import FitConfig, evaluate_classifier, fit_classifier
 from spikerec.baselines.gan import GANConfig
 from spikerec.baselines.rnn import CELLS, SEQUENCE_MODELS, build_sequence_model
@@ -51,6 +51,9 @@ from spikerec.recognizer import Recognizer
 from spikerec.stats import decision_latency, mcnemar_test, mean_confidence_interval
 from spikerec.training import TrainConfig, eval_generator, evaluate, train
 from spikerec.validation import real_number
+
+if TYPE_CHECKING:
+    from spikerec.compare_store import CompareStore
 
 NEURAL_ENTRIES: tuple[str, ...] = ("lif", "rate-softmax", "softmax")
 SEQUENCE_ENTRIES: tuple[str, ...] = SEQUENCE_MODELS  # ("rnn", "cnn-rnn")
@@ -550,47 +553,6 @@ def seed_splits(
     return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))
 
 
-class SeedRun(NamedTuple):
-    """Every entry of one seed under every augmentation, and what each augmentation did."""
-
-    results: list[EntryResult]
-    augmentations: list[AugmentRecord]
-
-
-def run_seed(
-    config: CompareConfig,
-    seed: int,
-    *,
-    progress: bool = False,
-    on_entry: Callable[[EntryResult], None] | None = None,
-    dataset: DatasetSplits | None = None,
-) -> SeedRun:
-    """Every entry of ``config`` on the splits of one seed, under each augmentation.
-
-    ``dataset``: the seed's splits when the caller has loaded them already.
-    """
-    base = seed_splits(config, seed, dataset)
-    results: list[EntryResult] = []
-    records: list[AugmentRecord] = []
-    # SVMs last: svm-v4 reuses the softmax CNN trained on the same splits.
-    schedule = sorted(config.entries, key=lambda e: e in SVM_ENTRIES)
-    for method in config.augment:
-        data, record = augment_training(
-            base, method, seed=seed, ratio=config.augment_ratio, gan=config.gan
-        )
-        records.append(record)
-        trained: dict[str, Recognizer] = {}
-        for entry in schedule:
-            result = run_entry(entry, data, config, seed, trained=trained, progress=progress)
-            result.augment = method
-            results.append(result)
-            if on_entry is not None:
-                on_entry(result)
-    order = {(a, e): i for i, (a, e) in enumerate(_keys(config.augment, config.entries))}
-    results.sort(key=lambda r: order[(r.augment, r.entry)])
-    return SeedRun(results, records)
-
-
 def _keys(augments: Sequence[str], entries: Sequence[str]) -> list[tuple[str, str]]:
     return [(a, e) for a in augments for e in entries]
 
@@ -754,35 +716,82 @@ def run_compare(
     progress: bool = True,
     on_entry: Callable[[EntryResult], None] | None = None,
     first_dataset: DatasetSplits | None = None,
+    jobs: int = 1,
+    threads_per_job: int = 1,
+    store: CompareStore | None = None,
 ) -> CompareOutcome:
     """Run the whole matrix of entries x augmentations x seeds; return results and summaries.
 
-    ``first_dataset``: the splits of ``config.seeds[0]`` when the caller has already
-    loaded them (to check the dataset before creating a run folder).
+    Parameters
+    ----------
+    first_dataset : DatasetSplits, optional
+        The splits of ``config.seeds[0]`` when the caller has already loaded them
+        (to check the dataset before creating a run folder).
+    jobs : int
+        Processes running tasks at once (:mod:`spikerec.compare_jobs`); 1 runs
+        everything in this process.
+    threads_per_job : int
+        Torch threads of each worker process when ``jobs > 1``.
+    store : CompareStore, optional
+        Where finished work is kept as it completes (:mod:`spikerec.compare_store`);
+        work already there is not run again, so a killed run resumes.
     """
-    total = len(config.entries) * len(config.augment) * len(config.seeds)
-    bar = tqdm(total=total, desc="compare", disable=not progress)
+    from spikerec.compare_jobs import Task, execute, plan_tasks
+
+    done_entries = store.load_entries() if store is not None else {}
+    done_records = store.load_augmentations() if store is not None else {}
     results: list[EntryResult] = []
-    records: list[AugmentRecord] = []
-
-    def record(result: EntryResult) -> None:
-        results.append(result)
-        bar.set_postfix(
-            entry=result.entry, aug=result.augment, seed=result.seed, acc=f"{result.accuracy:.3f}"
+    records: dict[tuple[str, int], AugmentRecord] = {}
+    tasks = []
+    for task in plan_tasks(config, jobs=jobs):
+        missing = tuple(e for e in task.entries if (task.augment, task.seed, e) not in done_entries)
+        results.extend(
+            done_entries[(task.augment, task.seed, e)] for e in task.entries if e not in missing
         )
-        bar.update(1)
-        if on_entry is not None:
-            on_entry(result)
+        record = done_records.get((task.augment, task.seed))
+        if record is not None:
+            records[(task.augment, task.seed)] = record
+        if missing or record is None:
+            tasks.append(Task(task.seed, task.augment, missing))
 
-    for seed in config.seeds:
-        preloaded = first_dataset if seed == config.seeds[0] else None
-        records.extend(run_seed(config, seed, on_entry=record, dataset=preloaded).augmentations)
+    total = len(config.entries) * len(config.augment) * len(config.seeds)
+    bar = tqdm(total=total, initial=len(results), desc="compare", disable=not progress)
+
+    def keep(done) -> None:
+        if store is not None:  # the record first: finished entries imply their record
+            store.save_augmentation(done.augmentation)
+            for result in done.results:
+                store.save_entry(result)
+
+    for done in execute(
+        config,
+        tasks,
+        jobs=jobs,
+        threads_per_job=threads_per_job,
+        first_dataset=first_dataset,
+        on_done=keep,
+    ):
+        records.setdefault((done.task.augment, done.task.seed), done.augmentation)
+        for result in done.results:
+            results.append(result)
+            bar.set_postfix(
+                entry=result.entry,
+                aug=result.augment,
+                seed=result.seed,
+                acc=f"{result.accuracy:.3f}",
+            )
+            bar.update(1)
+            if on_entry is not None:
+                on_entry(result)
     bar.close()
     order = {(a, e): i for i, (a, e) in enumerate(_keys(config.augment, config.entries))}
     results.sort(key=lambda r: (order[(r.augment, r.entry)], r.seed))
+    augment_order = {a: i for i, a in enumerate(config.augment)}
     return CompareOutcome(
         results=results,
         rows=summarize(results, config.entries, config.augment),
-        augmentations=records,
+        augmentations=[
+            records[key] for key in sorted(records, key=lambda k: (k[1], augment_order[k[0]]))
+        ],
         effects=augmentation_effects(results, config.entries, config.augment),
     )
