@@ -42,11 +42,11 @@ class LIFParams:
     reset : {"subtract", "zero", "none"}
         Reset mechanism applied in the step in which the neuron spikes.
 
+    Notes
+    -----
     ``dt_ms / tau_mem_ms``, ``r_m / tau_mem_ms`` and ``v_th - v_reset`` must be
     finite too (no overflow).
 
-    Notes
-    -----
     The membrane obeys
 
     .. math:: \\tau_{mem} \\frac{dV}{dt} = -(V - V_{rest}) + R_m I(t).
