@@ -216,8 +216,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     setup = common.setup_process(args.threads)
     print("== (a) output layer: V4 spikes -> Linear(3136 -> 10) -> 10 LIF, forward + backward")
     print(common.describe_machine(common.machine_info(), setup))
-    print(f"batch {args.batch}, input rate {RATE}, T in {args.steps}; "
-          f"{args.rounds} interleaved rounds after {args.warmup} warm-up call(s), medians")
+    print(
+        f"batch {args.batch}, input rate {RATE}, T in {args.steps}; "
+        f"{args.rounds} interleaved rounds after {args.warmup} warm-up call(s), medians"
+    )
     result: dict[str, object] = {"name": "output_layer", "checks": [], "ratios": [], "times": {}}
     for n_steps in args.steps:
         work = Workload(n_steps, args.batch, args.seed)

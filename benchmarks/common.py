@@ -206,9 +206,7 @@ def run_child(script: str, args: Sequence[str], *, timeout_s: float = 1800.0) ->
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def run_children(
-    jobs: Sequence[tuple[str, Sequence[str]]], *, parallel: int = 1
-) -> list[dict]:
+def run_children(jobs: Sequence[tuple[str, Sequence[str]]], *, parallel: int = 1) -> list[dict]:
     """:func:`run_child` for each ``(script, args)``, up to ``parallel`` at a time.
 
     Each child's peak RSS is its own, so running children side by side leaves the

@@ -71,9 +71,7 @@ def check_tensor(
         raise ValueError(f"{name} has an empty dimension: shape {tuple(value.shape)} ({shape})")
     # A sum is one cheap pass and finite whenever every element is; only when it is
     # not (NaN or Inf somewhere, or finite values overflowing) decide element-wise.
-    if not bool(torch.isfinite(value.detach().sum())) and not bool(
-        torch.isfinite(value).all()
-    ):
+    if not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
