@@ -13,6 +13,7 @@ so a seed reproduces the augmented split.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -186,8 +187,6 @@ class AugmentRecord:
 def _gan_images(
     dataset: DatasetSplits, *, seed: int, ratio: float, config: GANConfig
 ) -> tuple[Split, AugmentRecord]:
-    import time
-
     started = time.perf_counter()
     train, stream = dataset.train, augment_stream(seed, "gan")
     result = train_gan(
