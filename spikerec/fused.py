@@ -51,9 +51,12 @@ class _FusedLIF(torch.autograd.Function):
         membrane = v0.new_empty((n_steps, *v0.shape))
         spikes = v0.new_empty((n_steps, *v0.shape))
         v = v0
-        for t in range(n_steps):
-            v_pre = torch.add(term if held else term[t], v, alpha=a, out=membrane[t])
-            s = torch.ge(v_pre, params.v_th, out=spikes[t])
+        # Views of every step made once (unbind), not indexed in the loop: for a
+        # small layer the per-step Python overhead is what the loop costs.
+        terms = [term] * n_steps if held else term.unbind(0)
+        for x_t, v_pre_t, s_t in zip(terms, membrane.unbind(0), spikes.unbind(0), strict=True):
+            v_pre = torch.add(x_t, v, alpha=a, out=v_pre_t)
+            s = torch.ge(v_pre, params.v_th, out=s_t)
             v = reset_membrane(v_pre, s, params, params.v_th)
         ctx.save_for_backward(membrane, spikes)
         ctx.params, ctx.coefficients, ctx.surrogate = params, (a, b), surrogate
@@ -63,44 +66,111 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, grad_membrane, grad_v_final):  # type: ignore[override]
         membrane, spikes = ctx.saved_tensors
-        params: LIFParams = ctx.params
+        grads = (grad_spikes, grad_membrane, grad_v_final)
+        if membrane[0].numel() >= STEPWISE_MIN_ELEMENTS:
+            grad_pre_or_held, g = _backward_stepwise(ctx, membrane, spikes, *grads)
+        else:
+            grad_pre_or_held, g = _backward_whole(ctx, membrane, spikes, *grads)
         a, b = ctx.coefficients
-        theta = params.v_th - params.v_reset
-        # One step at a time, backwards: every temporary is [B, N] and stays in
-        # cache, instead of a handful of passes over [T, B, N] tensors in memory.
-        grad_pre = None if ctx.held else torch.empty_like(membrane)
-        grad_held = None
-        g = None  # d loss / d v_pre[t]
-        for t in range(membrane.shape[0] - 1, -1, -1):
-            slope = ctx.surrogate.derivative(membrane[t] - params.v_th)  # d spike / d v_pre
-            # From the future: d loss / d v_post[t] (the state carried into step t + 1).
-            if t == membrane.shape[0] - 1:
-                upstream = grad_v_final
-            else:
-                upstream = g * a
-            # This step's own outputs; slope is not needed afterwards unless the
-            # reset passes gradient through the spike.
-            local = grad_membrane[t] if grad_membrane is not None else None
-            if grad_spikes is not None:
-                contribution = slope * grad_spikes[t]
-                local = contribution if local is None else contribution.add_(local)
-            if upstream is not None:
-                through = _through_reset(
-                    params, ctx.detach_reset, slope, membrane[t], spikes[t], theta
-                )
-                if through is not None:
-                    upstream = upstream * through
-                local = upstream if local is None else local.add_(upstream)
-            g = local if local is not None else torch.zeros_like(membrane[t])
-            if grad_pre is not None:
-                grad_pre[t] = g
-            elif ctx.needs_input_grad[0]:
-                grad_held = g.clone() if grad_held is None else grad_held.add_(g)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_x = b * (grad_held if ctx.held else grad_pre)
+        grad_x = b * grad_pre_or_held if ctx.needs_input_grad[0] else None
         grad_v0 = a * g if ctx.needs_input_grad[1] else None
         return grad_x, grad_v0, None, None, None, None, None, None
+
+
+# Layers with at least this many neurons per step ([B, N] elements) run the backward
+# pass one step at a time, so that its temporaries stay in cache (the V4 population:
+# 128 x 3136); smaller ones (an output layer of 10 neurons) in a few passes over
+# [T, B, N], with fewer, larger tensor operations.
+STEPWISE_MIN_ELEMENTS = 1 << 15
+
+
+def _backward_whole(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
+    """BPTT with the per-step factors computed over all of [T, B, N] at once.
+
+    Returns ``(d loss / d v_pre [T, B, N], or its sum over T for held input;
+    d loss / d v_pre[0])``.
+    """
+    params: LIFParams = ctx.params
+    a, _ = ctx.coefficients
+    slope = ctx.surrogate.derivative(membrane - params.v_th)  # d spike / d v_pre
+    # d v_post / d v_pre: the reset's share of the gradient (None: exactly 1).
+    through_reset = _through_reset(
+        params, ctx.detach_reset, slope, membrane, spikes, params.v_th - params.v_reset
+    )
+    last_reset = None if through_reset is None else through_reset[-1].clone()
+    carry = None if through_reset is None else through_reset.mul_(a)  # d v_pre[t+1]/d v_pre[t]
+
+    # Gradient reaching v_pre[t] from this step's own outputs.
+    local = torch.zeros_like(membrane) if grad_spikes is None else slope.mul_(grad_spikes)
+    if grad_membrane is not None:
+        local = local.add_(grad_membrane)
+    grad_pre = torch.empty_like(membrane)
+    g = local[-1]
+    if grad_v_final is not None:
+        g = g + (grad_v_final if last_reset is None else grad_v_final * last_reset)
+    grad_pre[-1] = g
+    local_steps, out_steps = local.unbind(0), grad_pre.unbind(0)
+    carry_steps = None if carry is None else carry.unbind(0)
+    for t in range(membrane.shape[0] - 2, -1, -1):
+        if carry_steps is None:
+            g = torch.add(local_steps[t], g, alpha=a, out=out_steps[t])
+        else:
+            g = torch.addcmul(local_steps[t], g, carry_steps[t], out=out_steps[t])
+    return (grad_pre.sum(0) if ctx.held else grad_pre), g
+
+
+def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
+    """BPTT one step at a time over [B, N] slices, same returns as :func:`_backward_whole`.
+
+    For the subtract reset the step's gradient is written
+    ``g = u + slope * (grad_spike - theta * u)`` with ``u`` the gradient arriving
+    from the next step: three tensor operations besides the surrogate slope.
+    """
+    params: LIFParams = ctx.params
+    a, _ = ctx.coefficients
+    theta = params.v_th - params.v_reset
+    if params.reset == "none" or (ctx.detach_reset and params.reset == "subtract"):
+        mode = "identity"  # d v_post / d v_pre = 1
+    elif params.reset == "subtract" and not ctx.detach_reset:
+        mode = "subtract"  # d v_post / d v_pre = 1 - theta * slope
+    else:
+        mode = "general"
+    n_steps = membrane.shape[0]
+    grad_pre = None if ctx.held else torch.empty_like(membrane)
+    grad_held = None
+    g = None  # d loss / d v_pre[t + 1]
+    for t in range(n_steps - 1, -1, -1):
+        slope = ctx.surrogate.derivative(membrane[t] - params.v_th)  # d spike / d v_pre
+        spike_grad = None if grad_spikes is None else grad_spikes[t]
+        # d loss / d v_post[t] is scale * upstream (None: zero)
+        upstream, scale = (grad_v_final, 1.0) if t == n_steps - 1 else (g, a)
+        if upstream is None:
+            g = torch.zeros_like(slope) if spike_grad is None else slope.mul_(spike_grad)
+        elif mode == "identity":
+            g = (
+                upstream * scale
+                if spike_grad is None
+                else slope.mul_(spike_grad).add_(upstream, alpha=scale)
+            )
+        elif mode == "subtract":
+            g = (
+                torch.mul(upstream, -theta * scale)
+                if spike_grad is None
+                else torch.add(spike_grad, upstream, alpha=-theta * scale)
+            )
+            g = g.mul_(slope).add_(upstream, alpha=scale)
+        else:
+            through = _through_reset(params, ctx.detach_reset, slope, membrane[t], spikes[t], theta)
+            g = torch.mul(upstream, scale).mul_(through)
+            if spike_grad is not None:
+                g = g.addcmul_(slope, spike_grad)
+        if grad_membrane is not None:
+            g = g.add_(grad_membrane[t])
+        if grad_pre is not None:
+            grad_pre[t] = g
+        elif ctx.needs_input_grad[0]:
+            grad_held = g.clone() if grad_held is None else grad_held.add_(g)
+    return (grad_held if ctx.held else grad_pre), g
 
 
 def _through_reset(
@@ -111,7 +181,7 @@ def _through_reset(
     spikes: torch.Tensor,
     theta: float,
 ) -> torch.Tensor | None:
-    """``d v_post / d v_pre`` of one step [B, N], or None where it is exactly 1."""
+    """``d v_post / d v_pre`` (same shape as ``v_pre``), or None where it is exactly 1."""
     if params.reset == "none" or (detach_reset and params.reset == "subtract"):
         return None
     if detach_reset:

@@ -8,8 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+import spikerec.fused
 from spikerec import INTEGRATORS, LIF
 from spikerec.frontend import V4_UNITS
+from spikerec.functional import init_lif_state, lif_sequence
+from spikerec.fused import lif_sequence_fused
 from spikerec.heads import (
     DECODERS,
     DEFAULT_HEAD_PARAMS,
@@ -20,7 +23,9 @@ from spikerec.heads import (
     RateSoftmaxHead,
     decode,
 )
-from spikerec.params import RESET_MODES
+from spikerec.integrators import get_integrator
+from spikerec.params import RESET_MODES, LIFParams
+from spikerec.surrogate import FastSigmoid
 
 T, C = 6, 5
 
@@ -218,8 +223,16 @@ GRADIENT_CASES = [(reset, "exact", detach) for reset in RESET_MODES for detach i
 ]
 
 
+@pytest.fixture(params=["whole", "stepwise"])
+def backward_path(request, monkeypatch):
+    """Run the fused backward pass over all of [T, B, N] at once, or step by step."""
+    threshold = 10**12 if request.param == "whole" else 0
+    monkeypatch.setattr(spikerec.fused, "STEPWISE_MIN_ELEMENTS", threshold)
+    return request.param
+
+
 @pytest.mark.parametrize("reset, integrator, detach_reset", GRADIENT_CASES)
-def test_fused_lif_gradients_equal_reference(reset, integrator, detach_reset, gen):
+def test_fused_lif_gradients_equal_reference(reset, integrator, detach_reset, gen, backward_path):
     dtype = torch.float64
     params = DEFAULT_HEAD_PARAMS.replace(reset=reset)
     synapses, (fused, reference) = _head_pair(params, integrator, detach_reset, dtype, gen)
@@ -262,3 +275,37 @@ def test_lif_head_fused_default_equals_reference_head(gen):
         head.synapses.weight.grad, ref.synapses.weight.grad, rtol=1e-9, atol=1e-12
     )
     assert head.synapses.weight.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("reset, integrator, detach_reset", GRADIENT_CASES)
+def test_fused_held_input_gradients_equal_reference(
+    reset, integrator, detach_reset, gen, backward_path
+):
+    """Held input (a V4 population on constant features): spikes, membrane and final
+    state all carry gradient, summed over time into the features."""
+    dtype, n_steps = torch.float64, 15
+    params = LIFParams(tau_mem_ms=5.0, dt_ms=1.0, r_m=4.0, reset=reset)
+    method = get_integrator(integrator)
+    features = torch.empty(8, 50, dtype=dtype).uniform_(0.0, 1.0, generator=gen)
+    weights = [torch.randn(n_steps, 8, 50, generator=gen, dtype=dtype) for _ in range(2)]
+    grads, outputs = [], []
+    for fused in (True, False):
+        x = features.clone().requires_grad_()
+        state = init_lif_state(x.shape, params, dtype=dtype)
+        if fused:
+            spikes, membrane, final = lif_sequence_fused(
+                x, state, params, method=method, synapse="current", surrogate=FastSigmoid(),
+                detach_reset=detach_reset, n_steps=n_steps,
+            )  # fmt: skip
+        else:
+            spikes, membrane, final = lif_sequence(
+                x.unsqueeze(0).expand(n_steps, *x.shape), state, params, integrator=method,
+                synapse="current", detach_reset=detach_reset,
+            )  # fmt: skip
+        loss = (spikes * weights[0]).sum() + (membrane * weights[1]).sum() + final.v.sum()
+        loss.backward()
+        grads.append(x.grad)
+        outputs.append(spikes)
+    assert torch.equal(outputs[0], outputs[1])
+    assert 0.05 < outputs[0].mean() < 0.95
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-11)
