@@ -173,13 +173,19 @@ def test_atomic_write_that_fails_leaves_the_previous_file_and_no_debris(tmp_path
 def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     """torchrun with 2 CPU ranks vs one process, same global batch of 256.
 
-    Tolerance: spiking training is chaotic (one spike flipped by float32 summation
-    order changes every later gradient), so the comparison covers one epoch of 5
-    steps, where the parameters agree to 1e-4 of their largest magnitude (measured:
-    5e-6); after 10 steps they may differ by 10 %.
+    Tolerance: the two runs sum gradients in a different order (float32). With SGD
+    over one epoch of 5 steps the parameters agree to 1e-5 of their largest
+    magnitude (measured: 9e-8). Spiking training is chaotic, though: one spike
+    flipped by rounding changes every later gradient, and with Adam, whose first
+    steps move every weight by about lr * sign(gradient), runs of this length
+    already differed by 3e-3.
     """
     args = ["train", "--data", "digits", "--n-steps", "5", "--epochs", "1"]
     args += ["--batch-size", "256", "--threads", "1", "--no-progress"]
+    # SGD moves each weight in proportion to its gradient, so summation-order
+    # differences stay at rounding level; Adam's first steps move every weight by
+    # about lr * sign(gradient), and a near-zero gradient's sign is rounding noise.
+    args += ["--optimizer", "sgd", "--loss", "membrane", "--lr", "0.05"]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
          "2", "-m", "spikerec", *args, "--out", str(tmp_path / "ddp")],
@@ -200,7 +206,7 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     init_parameters(start, torch.Generator().manual_seed(0))  # as train() does, seed 0
     for name, reference in b.items():
         scale = float(reference.abs().max())
-        assert float((a[name] - reference).abs().max()) <= 1e-4 * scale, name
+        assert float((a[name] - reference).abs().max()) <= 1e-5 * scale, name
     # and training did move the weights (the comparison is not vacuous)
     moved = max(float((b[k] - v).abs().max()) for k, v in start.state_dict().items())
     assert moved > 1e-3
