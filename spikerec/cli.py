@@ -206,6 +206,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"--jobs={args.jobs} must be >= 1")
+    if args.threads < 0:
+        raise ValueError(f"--threads={args.threads} must be >= 0 (0: torch's default)")
     if args.resume is not None:
         return _compare_run(args, *_resumed_compare(args.resume))
     _set_threads(args.threads)
@@ -269,9 +271,9 @@ def _resumed_compare(run_folder: str):
     run_dir = Path(run_folder)
     if not run_dir.is_dir():
         raise ValueError(f"--resume {run_folder!r} is not a folder")
-    if (run_dir / "results.json").exists():
-        raise ValueError(f"the comparison in {run_folder!r} has finished; nothing to resume")
     store = CompareStore(run_dir)
+    if store.is_complete():
+        raise ValueError(f"the comparison in {run_folder!r} has finished; nothing to resume")
     config = store.read_config()
     return config, _first_splits(config), store
 
@@ -285,11 +287,12 @@ def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
     from spikerec.compare_report import terminal_table, write_compare_outputs
 
     run_dir = store.run_dir
+    resume_hint = f"the entries finished so far are kept: spikerec compare --resume {run_dir}"
     if args.jobs > 1:
         threads_per_job = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     else:
         _set_threads(args.threads)
-        threads_per_job = 1
+        threads_per_job = 1  # unused: one job runs in this process
     started = time.perf_counter()
     try:
         outcome = run_compare(
@@ -301,12 +304,13 @@ def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
             store=store,
         )
     except KeyboardInterrupt:
-        _print_error(f"interrupted; finish with: spikerec compare --resume {run_dir}")
+        _print_error(f"interrupted; {resume_hint}")
         return 130
-    except (ValueError, TypeError, OSError) as error:
-        raise type(error)(
-            f"{error} (the entries finished so far are kept: spikerec compare --resume {run_dir})"
-        ) from None
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{error} ({resume_hint})") from None
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        # RuntimeError: a worker process died (BrokenProcessPool), among others
+        raise ValueError(f"{error} ({resume_hint})") from None
     wall = time.perf_counter() - started
     write_compare_outputs(
         run_dir,
@@ -318,6 +322,7 @@ def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
         augmentations=outcome.augmentations,
         effects=outcome.effects,
     )
+    store.mark_complete()  # after every output file: only now is there nothing to resume
     print(terminal_table(outcome.rows))
     for effect in outcome.effects:
         print(

@@ -792,33 +792,32 @@ def run_compare(
     total = len(config.entries) * len(config.augment) * len(config.seeds)
     bar = tqdm(total=total, initial=len(results), desc="compare", disable=not progress)
 
-    def keep(done) -> None:
-        if store is not None:  # the record first: finished entries imply their record
-            store.save_augmentation(done.augmentation)
-            for result in done.results:
-                store.save_entry(result)
+    def finished(result: EntryResult, record: AugmentRecord) -> None:
+        key = (record.method, record.seed)
+        if store is not None:  # the record first: a finished entry implies its record
+            if key not in records:
+                store.save_augmentation(record)
+            store.save_entry(result)
+        records.setdefault(key, record)
+        results.append(result)
+        bar.set_postfix(
+            entry=result.entry, aug=result.augment, seed=result.seed, acc=f"{result.accuracy:.3f}"
+        )
+        bar.update(1)
+        if on_entry is not None:
+            on_entry(result)
 
-    for done in execute(
-        config,
-        tasks,
-        jobs=jobs,
-        threads_per_job=threads_per_job,
-        first_dataset=first_dataset,
-        on_done=keep,
-    ):
-        records.setdefault((done.task.augment, done.task.seed), done.augmentation)
-        for result in done.results:
-            results.append(result)
-            bar.set_postfix(
-                entry=result.entry,
-                aug=result.augment,
-                seed=result.seed,
-                acc=f"{result.accuracy:.3f}",
-            )
-            bar.update(1)
-            if on_entry is not None:
-                on_entry(result)
-    bar.close()
+    try:
+        execute(
+            config,
+            tasks,
+            jobs=jobs,
+            threads_per_job=threads_per_job,
+            first_dataset=first_dataset,
+            on_result=finished,
+        )
+    finally:
+        bar.close()
     order = {(a, e): i for i, (a, e) in enumerate(_keys(config.augment, config.entries))}
     results.sort(key=lambda r: (order[(r.augment, r.entry)], r.seed))
     augment_order = {a: i for i, a in enumerate(config.augment)}

@@ -16,7 +16,7 @@ process).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import NamedTuple
 
@@ -46,6 +46,9 @@ class TaskResult(NamedTuple):
     augmentation: AugmentRecord
 
 
+ResultCallback = Callable[[EntryResult, AugmentRecord], None]
+
+
 def plan_tasks(config: CompareConfig, *, jobs: int = 1) -> list[Task]:
     """Every task of ``config``, seed by seed, augmentation by augmentation.
 
@@ -72,9 +75,14 @@ def run_task(
     task: Task,
     *,
     dataset: DatasetSplits | None = None,
-    progress: bool = False,
+    on_result: ResultCallback | None = None,
 ) -> TaskResult:
-    """Run one task; ``dataset``: the seed's splits if already loaded."""
+    """Run one task; ``dataset``: the seed's splits if already loaded.
+
+    ``on_result(result, record)`` is called as soon as each entry is scored, with
+    the augmentation record of the task (so a caller can keep finished work even
+    if a later entry of the task fails).
+    """
     base = seed_splits(config, task.seed, dataset)
     data, record = augment_training(
         base, task.augment, seed=task.seed, ratio=config.augment_ratio, gan=config.gan
@@ -83,9 +91,11 @@ def run_task(
     results = []
     # SVMs last: svm-v4 reuses the softmax CNN trained on the same splits.
     for entry in sorted(task.entries, key=lambda e: e in SVM_ENTRIES):
-        result = run_entry(entry, data, config, task.seed, trained=trained, progress=progress)
+        result = run_entry(entry, data, config, task.seed, trained=trained)
         result.augment = task.augment
         results.append(result)
+        if on_result is not None:
+            on_result(result, record)
     return TaskResult(task, results, record)
 
 
@@ -106,45 +116,63 @@ def execute(
     jobs: int = 1,
     threads_per_job: int = 1,
     first_dataset: DatasetSplits | None = None,
-    on_done: Callable[[TaskResult], None] | None = None,
-) -> Iterator[TaskResult]:
-    """Run ``tasks`` and yield each result as it finishes.
+    on_result: ResultCallback | None = None,
+) -> list[TaskResult]:
+    """Run ``tasks``; return their results in the order they finished.
 
     ``jobs == 1`` runs them here, in order (``first_dataset``: the splits of
-    ``config.seeds[0]``, reused). Otherwise a pool of ``jobs`` fresh processes
-    (``spawn``: no state inherited from this one) with ``threads_per_job`` torch
-    threads each runs them. ``on_done`` is called for each result before it is
-    yielded, so a caller can store it even if a later task fails.
+    ``config.seeds[0]``, reused), and ``on_result`` sees each entry as soon as it
+    is scored. Otherwise a pool of ``jobs`` fresh processes (``spawn``: no state
+    inherited from this one) with ``threads_per_job`` torch threads each runs
+    them, and ``on_result`` sees a task's entries when the task returns. If a task
+    fails (or the run is interrupted), the results of every task that finished are
+    reported first, the workers are stopped, and the error is raised.
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be >= 1")
+    finished: list[TaskResult] = []
     if jobs == 1:
         for task in tasks:
             preloaded = first_dataset if task.seed == config.seeds[0] else None
-            done = run_task(config, task, dataset=preloaded)
-            if on_done is not None:
-                on_done(done)
-            yield done
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
+            finished.append(run_task(config, task, dataset=preloaded, on_result=on_result))
+        return finished
+    pool = ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=context,
+        mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(threads_per_job,),
-    ) as pool:
+    )
+    try:
         pending: set[Future[TaskResult]] = {
             pool.submit(_run_in_worker, config, task) for task in tasks
         }
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    done = future.result()
-                    if on_done is not None:
-                        on_done(done)
-                    yield done
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            errors = []
+            for future in done:
+                try:
+                    result = future.result()
+                except Exception as error:  # report the others' work before raising
+                    errors.append(error)
+                    continue
+                finished.append(result)
+                if on_result is not None:
+                    for entry_result in result.results:
+                        on_result(entry_result, result.augmentation)
+            if errors:
+                raise errors[0]
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+    return finished
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued tasks and end running ones now, instead of waiting for them."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    # The executor has no public way to stop a running task; its worker processes
+    # are plain multiprocessing processes.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive():
+            process.terminate()

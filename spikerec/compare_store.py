@@ -7,6 +7,7 @@ Layout inside the run folder::
     finished/<augment>-seed<k>-<entry>.json   one EntryResult, per-image correctness included
     finished/<augment>-seed<k>.json           the AugmentRecord of that seed and augmentation
     finished/<augment>-seed<k>-samples.npy    its GAN samples, if any
+    finished/complete                         written after every output file
 
 Every file is written atomically (:func:`spikerec.runs.atomic_write`): a run killed
 at any moment leaves complete files or none, and a resumed run trusts what it finds.
@@ -32,6 +33,8 @@ from spikerec.training import TrainConfig
 
 CONFIG_FILE = "compare_config.json"
 FINISHED_DIR = "finished"
+# Written last, after results, report and figures.
+COMPLETE_FILE = "complete"
 
 
 def config_to_dict(config: CompareConfig) -> dict[str, Any]:
@@ -108,6 +111,16 @@ class CompareStore:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path} is not valid JSON ({error})") from None
         return config_from_dict(values)
+
+    # ------------------------------------------------------------- completion
+    def mark_complete(self) -> None:
+        """Record that every output of the run has been written (nothing to resume)."""
+        self.finished_dir.mkdir(exist_ok=True)
+        atomic_write_text(self.finished_dir / COMPLETE_FILE, "complete\n")
+
+    def is_complete(self) -> bool:
+        """Whether :meth:`mark_complete` was reached."""
+        return (self.finished_dir / COMPLETE_FILE).is_file()
 
     # --------------------------------------------------------------- results
     @staticmethod

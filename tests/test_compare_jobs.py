@@ -87,20 +87,19 @@ def test_a_crashed_run_resumes_without_redoing_finished_entries(tmp_path, one_th
     store.write_config(SMALL)
     seen = []
 
-    def crash_after_first_seed(result):
+    def crash_in_second_seed(result):
         seen.append(result)
         if result.seed == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_compare(SMALL, progress=False, on_entry=crash_after_first_seed, store=store)
-    assert len(store.load_entries()) == 2 * len(ENTRIES)  # the task of seed 1 was saved
-    # pretend seed 1 never finished
-    for path in (tmp_path / "finished").glob("none-seed1*"):
-        path.unlink()
+        run_compare(SMALL, progress=False, on_entry=crash_in_second_seed, store=store)
+    # every entry is kept as soon as it is scored: all of seed 0 and the first of seed 1
+    kept = store.load_entries()
+    assert len(kept) == len(ENTRIES) + 1 and ("none", 1, "lif") in kept
     rerun = []
     resumed = run_compare(store.read_config(), progress=False, on_entry=rerun.append, store=store)
-    assert {r.seed for r in rerun} == {1} and len(rerun) == len(ENTRIES)
+    assert {(r.seed, r.entry) for r in rerun} == {(1, e) for e in ENTRIES if e != "lif"}
     _assert_same_results(resumed.results, reference.results)
 
 
