@@ -419,3 +419,20 @@ def test_continuous_membrane_above_threshold_keeps_firing(simulator, cause):
     # unfixed: 0 or 1 spike, and the membrane sits at V_inf = 1.5 >= v_th at t_end
     assert res.spike_times_ms.size >= bias_only.size - 1, res.spike_times_ms
     assert res.v_samples[-1] < params.v_th or res.spike_times_ms[-1] > t_end - 12.0
+
+
+@pytest.mark.parametrize("t_ref_ms", [0.0, 1.5])
+def test_input_at_time_zero_acts_at_once_in_both_continuous_simulators(t_ref_ms):
+    """Spikes at exactly t = 0 (two of them: 1.2 > v_th) make the neuron fire at 0, and a
+    sample at 0 reads the membrane with the jump; later input still arrives."""
+    params = LIFParams(tau_mem_ms=10.0, r_m=1.0, t_ref_ms=t_ref_ms)
+    times, weights = [0.0, 0.0, 2.0], [6.0, 6.0, 3.0]
+    samples = np.array([0.0, 1.0, 2.0, 4.0])
+    event = simulate_event_driven(params, times, weights, t_end_ms=5.0, sample_times_ms=samples)
+    ref = solve_ivp_lif(
+        params, t_end_ms=5.0, input_spike_times_ms=times, input_weights=weights,
+        sample_times_ms=samples,
+    )  # fmt: skip
+    assert event.spike_times_ms.tolist() == [0.0] == ref.spike_times_ms.tolist()
+    assert event.v_samples[0] == pytest.approx(1.2)
+    np.testing.assert_allclose(event.v_samples, ref.v_samples, rtol=0, atol=1e-9)

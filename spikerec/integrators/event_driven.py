@@ -119,14 +119,13 @@ def simulate_event_driven(
                 t, v = t_stop, v_inf + (v - v_inf) * math.exp(-(t_stop - t) / tau)
 
     # Decay from each event's predecessor (or from 0): the common step, vectorised.
+    # Every pass of the loop leaves t at its event's time, so decay_k applies.
     decay = np.exp(-np.diff(jump_times, prepend=0.0) / tau).tolist()
-    t_prev_event = 0.0
     for t_jump, jump, decay_k in zip(jump_times.tolist(), jumps.tolist(), decay, strict=True):
-        if t == t_prev_event and t >= refractory_until and not bias_crosses and v < v_th:
+        if t >= refractory_until and not bias_crosses and v < v_th:
             t, v = t_jump, v_inf + (v - v_inf) * decay_k  # fast path: free decay
         else:
             relax_to(t_jump)
-        t_prev_event = t_jump
         if t_jump > refractory_until:
             peak = v + jump
             if peak >= v_th and (resets or v < v_th):
@@ -155,6 +154,10 @@ class _Knots:
         self.t_ms, self.peak, self.after, self.held = [0.0], [v_start], [v_start], [False]
 
     def add(self, t_ms: float, peak: float, after: float, *, held: bool) -> None:
+        if len(self.t_ms) == 1 and t_ms == self.t_ms[0]:
+            # An event at t = 0 replaces the starting point: a sample at 0 reads it.
+            self.t_ms, self.peak, self.after, self.held = [t_ms], [peak], [after], [held]
+            return
         self.t_ms.append(t_ms)
         self.peak.append(peak)
         self.after.append(after)

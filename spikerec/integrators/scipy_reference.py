@@ -127,6 +127,11 @@ def solve_ivp_lif(
     v = v_rest if v0 is None else float(v0)
     refractory_until = -math.inf
     spikes: list[float] = []
+    if 0.0 in jump_at:  # input at t = 0 acts before any integration
+        peak, v, spiked = apply_jump(params, v, jump_at[0.0], 0.0, spikes)
+        recorder.fill_until(0.0, lambda s, p=peak: np.full(s.shape, p), inclusive=True)
+        if spiked:
+            refractory_until = params.t_ref_ms
 
     for t_stop in breakpoints:
         while t < t_stop:
