@@ -91,6 +91,11 @@ def run_training(
                 f"checkpoint {str(resume)!r} has an invalid config ({error})"
             ) from None
         run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        if Path(resume).is_file() and Path(resume).name != "checkpoint.pt":
+            raise ValueError(
+                f"--resume takes a run folder or its checkpoint.pt, not {str(resume)!r}: "
+                f"the run would go on writing {run_dir / 'checkpoint.pt'}, another file"
+            )
     data = (
         dataset
         if dataset is not None

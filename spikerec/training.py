@@ -320,7 +320,11 @@ def evaluate(
 
 
 def _check_finite_weights(model: nn.Module, epoch: int, step: int) -> None:
-    for name, parameter in model.named_parameters():
+    parameters = list(model.named_parameters())
+    # One reduction (one device sync) for the common case, names only on a fault.
+    if bool(torch.stack([torch.isfinite(p).all() for _, p in parameters]).all()):
+        return
+    for name, parameter in parameters:
         if not bool(torch.isfinite(parameter).all()):
             raise TrainingDiverged(
                 f"training diverged at epoch {epoch}, step {step}: weight {name!r} became "
@@ -446,6 +450,13 @@ def train(
     True
     """
     place = current_placement() if placement is None else placement
+    if place.distributed and config.encoder == "rate":
+        # Its draws would differ by rank and, through the one generator of the run,
+        # pull the ranks' shuffles apart.
+        raise ValueError(
+            "the 'rate' encoder draws random spikes from the run's generator and is not "
+            "supported under torchrun; use the 'lif' or 'latency' encoder"
+        )
     in_channels, n_classes = dataset.image_shape[0], dataset.n_classes
     model = build_model(config, in_channels=in_channels, n_classes=n_classes)
     generator = torch.Generator().manual_seed(config.seed)

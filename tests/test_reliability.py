@@ -210,3 +210,26 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     # and training did move the weights (the comparison is not vacuous)
     moved = max(float((b[k] - v).abs().max()) for k, v in start.state_dict().items())
     assert moved > 1e-3
+
+
+def test_rate_encoder_is_refused_with_several_ranks(tiny):
+    """Its draws would share the shuffling generator and differ by rank."""
+    from spikerec.distributed import Placement
+
+    config = training.TrainConfig(data="synthetic", encoder="rate", epochs=1, n_steps=3)
+    with pytest.raises(ValueError, match="'rate' encoder .* not supported under torchrun"):
+        training.train(config, tiny, progress=False, placement=Placement(rank=0, world_size=2))
+
+
+def test_resume_from_a_checkpoint_under_another_name_is_refused(tmp_path, capsys):
+    """It would go on writing the folder's checkpoint.pt, a different file."""
+    out = tmp_path / "runs"
+    assert main([*TRAIN, "--epochs", "1", "--batch-size", "256", "--out", str(out)]) == 0
+    run = _only_run(out)
+    backup = run / "backup.pt"
+    backup.write_bytes((run / "checkpoint.pt").read_bytes())
+    before = (run / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(backup), "--no-progress"]) == 2
+    assert "run folder or its checkpoint.pt" in capsys.readouterr().err
+    assert (run / "checkpoint.pt").read_bytes() == before
