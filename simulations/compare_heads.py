@@ -39,7 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         augment=parse_augmentations(args.augment),
         train_fraction=args.train_fraction,
     )
-    dataset = load_dataset(args.data, seed=config.seeds[0])
+    # the splits run_compare would load for the first seed (same fractions)
+    dataset = load_dataset(
+        args.data,
+        seed=config.seeds[0],
+        val_fraction=config.train.val_fraction,
+        test_fraction=config.train.test_fraction,
+    )
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
     outcome = run_compare(config, first_dataset=dataset)

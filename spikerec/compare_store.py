@@ -53,7 +53,7 @@ def config_from_dict(values: dict[str, Any]) -> CompareConfig:
     nested = {"train": TrainConfig, "sequence": FitConfig, "gan": GANConfig}
     try:
         kwargs = {
-            name: nested[name](**value) if name in nested else value
+            name: _nested(nested[name], value) if name in nested else value
             for name, value in values.items()
         }
         for name in ("entries", "seeds", "augment"):
@@ -62,6 +62,12 @@ def config_from_dict(values: dict[str, Any]) -> CompareConfig:
         return CompareConfig(**kwargs)
     except TypeError as error:
         raise ValueError(f"{CONFIG_FILE}: {error}") from None
+
+
+def _nested(kind: type, value: object) -> object:
+    if not isinstance(value, dict):
+        raise TypeError(f"{kind.__name__} must be an object, got {type(value).__name__}")
+    return kind.from_dict(value) if hasattr(kind, "from_dict") else kind(**value)
 
 
 def _json_default(value: object) -> object:

@@ -332,3 +332,17 @@ def test_gan_augmentation_end_to_end_on_digits(tmp_path):
     plot_sample_grid(record.samples.numpy(), class_names=list(digits.class_names), ax=ax)
     fig.savefig(tmp_path / "grid.png")
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_classifier_stops_on_a_nan_loss_naming_epoch_and_step():
+    from spikerec.errors import TrainingDiverged
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(64, 1, 4, 4, generator=gen)
+    images[40, 0, 0, 0] = float("nan")  # reaches the loss in whichever batch holds it
+    train = Split(images, torch.randint(0, 2, (64,), generator=gen))
+    val = Split(torch.zeros(16, 1, 4, 4), torch.zeros(16, dtype=torch.int64))
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d: the loss is nan"):
+        fit_classifier(
+            RowRNN((1, 4, 4), 2, hidden_size=4), train, val, FitConfig(epochs=2), n_classes=2
+        )

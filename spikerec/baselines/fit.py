@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data import Split
+from spikerec.errors import TrainingDiverged
 from spikerec.recognizer import init_parameters
 from spikerec.training import EvalResult
 
@@ -213,6 +214,11 @@ def fit_classifier(
             images, labels = train.images[index], train.labels[index]
             logits = model(images)
             loss = F.cross_entropy(logits, labels)
+            if not bool(torch.isfinite(loss)):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch}, step {start // config.batch_size + 1}: "
+                    f"the loss is {float(loss.detach())} (try a lower learning rate)"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm > 0:
