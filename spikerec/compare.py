@@ -218,9 +218,10 @@ def _stratified_subsample(labels: np.ndarray, limit: int, seed: int) -> np.ndarr
 def stratified_fraction(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of ``round(fraction · N)`` samples with the class proportions of ``labels``.
 
-    Class c gets ``fraction · N_c`` samples rounded by largest remainder (so the total
-    is exact), at least one; the samples of each class are drawn without replacement
-    with ``np.random.default_rng(seed)``.
+    Class c gets ``fraction · N_c`` samples rounded by largest remainder, so the total
+    is ``round(fraction · N)``, except that every class keeps at least one sample,
+    which can add a few when the fraction leaves a class none. The samples of each
+    class are drawn without replacement with ``np.random.default_rng(seed)``.
 
     Examples
     --------

@@ -119,5 +119,18 @@ def sum_over_ranks(values: list[float], placement: Placement) -> list[float]:
     return tensor.cpu().tolist()
 
 
+def all_ranks_ok(ok: bool, placement: Placement) -> bool:
+    """Whether ``ok`` holds on every rank (a collective: every rank must call it).
+
+    Lets the other ranks stop at once when rank 0 fails to set up the run, instead
+    of waiting in the next collective until the backend's timeout.
+    """
+    if not placement.distributed:
+        return ok
+    flag = torch.tensor([1 if ok else 0], device=_reduce_device(placement))
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def _reduce_device(placement: Placement) -> torch.device:
     return placement.device if dist.get_backend() == "nccl" else torch.device("cpu")

@@ -18,7 +18,7 @@ import torch
 
 from spikerec.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from spikerec.data import DatasetError, DatasetSplits, load_dataset
-from spikerec.distributed import current_placement
+from spikerec.distributed import all_ranks_ok, current_placement
 from spikerec.errors import TrainingDiverged
 from spikerec.recognizer import Recognizer
 from spikerec.runs import atomic_write, atomic_write_text, new_run_dir
@@ -108,12 +108,20 @@ def run_training(
         )
     )
     place = current_placement()
-    if not place.is_main:  # under torchrun only rank 0 writes
+    setup_error: Exception | None = None
+    if place.is_main and resume is None:  # under torchrun only rank 0 writes
+        try:
+            run_dir = new_run_dir(out_root, "train")
+            _write_json(run_dir / "config.json", asdict(config))
+        except (OSError, ValueError) as error:
+            setup_error = error
+    if not all_ranks_ok(setup_error is None, place):
+        if setup_error is not None:
+            raise setup_error
+        raise ValueError("rank 0 could not create the run folder (its error says why)")
+    if not place.is_main:
         result = train(config, data, resume=payload, progress=False, placement=place)
         return None, result
-    if resume is None:
-        run_dir = new_run_dir(out_root, "train")
-        _write_json(run_dir / "config.json", asdict(config))
     checkpoint_path = run_dir / "checkpoint.pt"
     saved_epochs: list[int] = []
 

@@ -233,3 +233,24 @@ def test_resume_from_a_checkpoint_under_another_name_is_refused(tmp_path, capsys
     assert main(["train", "--resume", str(backup), "--no-progress"]) == 2
     assert "run folder or its checkpoint.pt" in capsys.readouterr().err
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_bad_out_under_torchrun_stops_every_rank_at_once(tmp_path):
+    """Rank 0 cannot create the run folder: all ranks exit with one line, none waits."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where --out should be")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "spikerec", "train", "--data", "digits", "--epochs", "1", "--n-steps",
+         "3", "--threads", "1", "--no-progress", "--out", str(blocker)],
+        env=_env(), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    # each rank prints its one line (torchrun then reports the failed children, with
+    # a traceback of its own, which names no spikerec frame)
+    assert proc.stderr.count("spikerec: error:") == 2, proc.stderr[-2000:]
+    assert "exists and is not a folder" in proc.stderr
+    assert "spikerec/" not in proc.stderr.replace(str(tmp_path), "")
+    assert time.monotonic() - started < 120  # no rank waited for a collective timeout
+    assert blocker.read_text() == "a file where --out should be"
