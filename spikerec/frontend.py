@@ -84,4 +84,7 @@ class V4FrontEnd(nn.Module):
             # Two 2x poolings would leave a small image (8 x 8 digits) with 2 x 2 maps;
             # upsampling first keeps its spatial layout across the 7 x 7 V4 grid.
             images = F.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
-        return self.features(images).flatten(1)
+        maps = self.features[:-1](images)
+        if maps.shape[-2:] != (V4_SIDE, V4_SIDE):  # the adaptive pool is the identity on 7 x 7
+            maps = self.features[-1](maps)
+        return maps.flatten(1)

@@ -334,3 +334,18 @@ def test_frontend_refuses_wrong_images(in_channels, shape):
 def test_frontend_refuses_channel_counts(in_channels):
     with pytest.raises(ValueError, match="1 or 3"):
         V4FrontEnd(in_channels)
+
+
+@pytest.mark.parametrize("side", [8, 28, 32, 45])
+def test_front_end_skips_only_an_identity_pool(side):
+    """On 28 x 28 input the maps are already 7 x 7 and the adaptive pool is skipped;
+    the features are those of the whole layer stack at every size."""
+    torch.manual_seed(0)
+    front = V4FrontEnd(1).double()
+    images = torch.rand(3, 1, side, side, dtype=torch.float64)
+    resized = (
+        torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear")
+        if side < 28
+        else images
+    )
+    torch.testing.assert_close(front(images), front.features(resized).flatten(1), rtol=0, atol=0)
