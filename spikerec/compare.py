@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from tqdm.auto import tqdm
 
-from spikerec.baselines.augment import AugmentRecord, parse_augmentations
+from spikerec.baselines.augment import AUGMENTATIONS, AugmentRecord, parse_augmentations
 from spikerec.baselines.fit import FitConfig, evaluate_classifier, fit_classifier
 from spikerec.baselines.gan import GANConfig
 from spikerec.baselines.rnn import CELLS, SEQUENCE_MODELS, build_sequence_model
@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 NEURAL_ENTRIES: tuple[str, ...] = ("lif", "rate-softmax", "softmax")
 SEQUENCE_ENTRIES: tuple[str, ...] = SEQUENCE_MODELS  # ("rnn", "cnn-rnn")
 SVM_ENTRIES: tuple[str, ...] = ("svm-rbf", "svm-linear", "svm-v4")
+# An entry that scores the model another entry trains on the same splits.
+REUSES_MODEL_OF: dict[str, str] = {"svm-v4": "softmax"}
 ENTRIES: tuple[str, ...] = NEURAL_ENTRIES + SEQUENCE_ENTRIES + SVM_ENTRIES
 REFERENCE_ENTRY = "lif"
 # Augmentations an augmented run is compared against (paired by seed).
@@ -498,7 +500,7 @@ def _svm_entry(
     keep = _stratified_subsample(dataset.train.labels.numpy(), config.svm_max_train, seed)
     train_y, test_y = dataset.train.labels.numpy()[keep], dataset.test.labels.numpy()
     if entry == "svm-v4":
-        cnn = trained.get("softmax")
+        cnn = trained.get(REUSES_MODEL_OF[entry])
         if cnn is None:  # svm-v4 needs a trained CNN; train the classic one for it
             _, cnn = _neural_entry("softmax", dataset, config, seed, progress)
             trained["softmax"] = cnn
@@ -648,8 +650,9 @@ def augmentation_effects(
 ) -> list[dict[str, Any]]:
     """Accuracy change of each augmentation against ``none`` and ``classic``, per entry.
 
-    For every entry and every pair (``augment``, ``versus``) with ``versus`` in
-    :data:`AUGMENT_BASELINES`, ``augment`` listed after ``versus`` in
+    For every entry and every pair (``augment``, ``versus``) of the run's
+    augmentations with ``versus`` in :data:`AUGMENT_BASELINES` and weaker than
+    ``augment`` (``none`` < ``classic`` < ``gan``), whatever their order in
     ``augments``: the per-seed differences ``accuracy(augment) − accuracy(versus)``
     (same seed, so the same test images), their mean with a 95 % Student-t interval
     over seeds (not clipped; it can be negative), and the exact McNemar test over
@@ -664,10 +667,13 @@ def augmentation_effects(
     """
     rows = []
     by_key = {(r.augment, r.entry, r.seed): r for r in results}
+    # Each augmentation against each weaker baseline (none < classic < gan), in
+    # whatever order the run listed them.
+    strength = {name: i for i, name in enumerate(AUGMENTATIONS)}
     for entry in entries:
-        for j, augment in enumerate(augments):
-            for versus in augments[:j]:
-                if versus not in AUGMENT_BASELINES:
+        for augment in augments:
+            for versus in sorted(augments, key=strength.__getitem__):
+                if versus not in AUGMENT_BASELINES or strength[versus] >= strength[augment]:
                     continue
                 pairs = [
                     (by_key[(versus, entry, s)], by_key[(augment, entry, s)])

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from spikerec.baselines.augment import AugmentRecord, augment_training
 from spikerec.compare import (
+    REUSES_MODEL_OF,
     SVM_ENTRIES,
     CompareConfig,
     EntryResult,
@@ -62,12 +63,19 @@ def plan_tasks(config: CompareConfig, *, jobs: int = 1) -> list[Task]:
             if augment == "gan" or jobs == 1:
                 groups = [config.entries]
             else:
-                groups = [(e,) for e in config.entries if e not in ("softmax", "svm-v4")] + (
-                    [tuple(e for e in config.entries if e in ("softmax", "svm-v4"))]
-                )
-                groups = [g for g in groups if g]
+                groups = _share_groups(config.entries)
             tasks.extend(Task(seed, augment, tuple(group)) for group in groups)
     return tasks
+
+
+def _share_groups(entries: Sequence[str]) -> list[tuple[str, ...]]:
+    """Entries one by one, except that an entry reusing another's model joins it."""
+    partner = {e: REUSES_MODEL_OF.get(e, e) for e in entries}
+    partner = {e: p if p in entries else e for e, p in partner.items()}
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        groups.setdefault(partner[entry], []).append(entry)
+    return [tuple(group) for group in groups.values()]
 
 
 def run_task(

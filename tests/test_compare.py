@@ -267,6 +267,11 @@ def test_augmentation_effects_by_hand():
     assert gan["ci95_high"] == pytest.approx(-0.375 + 12.706204736174698 * 0.125, rel=1e-9)
     assert (gan["only_augment_correct"], gan["only_versus_correct"]) == (0, 3)
     assert augmentation_effects(results[:2], ["softmax"], ["none"]) == []
+    # the run's order of augmentations does not decide which comparisons are made
+    reordered = augmentation_effects(results, ["softmax"], ["gan", "classic", "none"])
+    assert {(e["augment"], e["versus"]): e["delta_per_seed"] for e in reordered} == {
+        key: e["delta_per_seed"] for key, e in pairs.items()
+    }
 
 
 def test_seed_splits_cut_the_training_split_stratified_per_seed():
