@@ -50,7 +50,7 @@ from spikerec.heads import decode
 from spikerec.recognizer import Recognizer
 from spikerec.stats import decision_latency, mcnemar_test, mean_confidence_interval
 from spikerec.training import TrainConfig, eval_generator, evaluate, train
-from spikerec.validation import real_number
+from spikerec.validation import parse_name_list, real_number
 
 if TYPE_CHECKING:
     from spikerec.compare_store import CompareStore
@@ -74,16 +74,7 @@ def parse_entries(names: str | Sequence[str]) -> tuple[str, ...]:
     ValueError
         For an unknown or repeated name; the message lists the valid names.
     """
-    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    items = [n for n in items if n]
-    if not items:
-        raise ValueError(f"no entries given; valid: {', '.join(ENTRIES)}")
-    for name in items:
-        if name not in ENTRIES:
-            raise ValueError(f"unknown entry {name!r}; valid: {', '.join(ENTRIES)}")
-    if len(set(items)) != len(items):
-        raise ValueError(f"entries repeat: {', '.join(items)}")
-    return tuple(items)
+    return parse_name_list(names, ENTRIES, noun="entry", plural="entries", none_given="entries")
 
 
 @dataclass(frozen=True)

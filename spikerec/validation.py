@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -27,6 +28,38 @@ def real_number(name: str, value: object) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name}={value!r} must be finite")
     return number
+
+
+def parse_name_list(
+    names: str | Sequence[str],
+    valid: Sequence[str],
+    *,
+    noun: str,
+    plural: str,
+    none_given: str | None = None,
+) -> tuple[str, ...]:
+    """Names from a comma-separated string or a sequence, each checked against ``valid``.
+
+    ``noun`` / ``plural`` name one item and several in the messages (``"entry"``,
+    ``"entries"``); ``none_given`` (default ``noun``) completes "no ... given".
+    Order is kept; blanks are dropped.
+
+    Raises
+    ------
+    ValueError
+        For no name at all, an unknown name or a repeated one; the message lists the
+        valid names.
+    """
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    items = [n for n in items if n]
+    if not items:
+        raise ValueError(f"no {none_given or noun} given; valid: {', '.join(valid)}")
+    for name in items:
+        if name not in valid:
+            raise ValueError(f"unknown {noun} {name!r}; valid: {', '.join(valid)}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{plural} repeat: {', '.join(items)}")
+    return tuple(items)
 
 
 def check_tensor(

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from spikerec.baselines.gan import GANConfig, gan_quality, sample_images, train_gan
 from spikerec.data import DatasetSplits, Split
+from spikerec.validation import parse_name_list
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "classic", "gan")
 _STREAM_TAGS = {"classic": 1, "gan": 2}
@@ -37,16 +38,7 @@ def parse_augmentations(names: str | list[str] | tuple[str, ...]) -> tuple[str, 
     ValueError
         For an unknown, repeated or missing name (the message lists the valid names).
     """
-    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    items = [n for n in items if n]
-    if not items:
-        raise ValueError(f"no augmentation given; valid: {', '.join(AUGMENTATIONS)}")
-    for name in items:
-        if name not in AUGMENTATIONS:
-            raise ValueError(f"unknown augmentation {name!r}; valid: {', '.join(AUGMENTATIONS)}")
-    if len(set(items)) != len(items):
-        raise ValueError(f"augmentations repeat: {', '.join(items)}")
-    return tuple(items)
+    return parse_name_list(names, AUGMENTATIONS, noun="augmentation", plural="augmentations")
 
 
 def augment_stream(seed: int, method: str) -> torch.Generator:
