@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from spikerec.integrators.events import after_reset
 from spikerec.params import LIFParams
 
 # Steps scanned at once after a spike; doubled while no spike is found, so a quiet
@@ -114,13 +115,7 @@ def _scan_one(
         v_pre[n : n + first + 1] = trace[: first + 1]
         spikes[n + first] = 1.0
         spikes[n + first + 1 : stop] = 0.0
-        peak = float(trace[first])
-        if params.reset == "subtract":
-            v = peak - (v_th - params.v_reset)
-        elif params.reset == "zero":
-            v = params.v_reset
-        else:
-            v = peak
+        v = after_reset(params, float(trace[first]))
         left = refractory_steps
         n, window = n + first + 1, _FIRST_WINDOW_STEPS
     return v, left

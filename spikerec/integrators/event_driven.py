@@ -11,6 +11,7 @@ from spikerec.integrators.events import (
     after_reset,
     check_sample_times,
     group_jumps,
+    jump_spikes,
 )
 from spikerec.params import LIFParams
 
@@ -128,7 +129,8 @@ def simulate_event_driven(
             relax_to(t_jump)
         if t_jump > refractory_until:
             peak = v + jump
-            if peak >= v_th and (resets or v < v_th):
+            # the threshold test inline first: the call runs only near a spike
+            if peak >= v_th and jump_spikes(params, v, peak):
                 fire(t_jump, peak)
             else:
                 v = peak

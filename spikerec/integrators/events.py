@@ -128,6 +128,12 @@ def after_reset(params: LIFParams, v: float) -> float:
     return v
 
 
+def jump_spikes(params: LIFParams, v_before: float, peak: float) -> bool:
+    """Whether a jump from ``v_before`` to ``peak`` fires: ``peak`` at threshold, and
+    for a non-resetting neuron only on an upward crossing."""
+    return peak >= params.v_th and (params.reset != "none" or v_before < params.v_th)
+
+
 def apply_jump(
     params: LIFParams, v: float, jump: float, t_ms: float, spikes: list[float]
 ) -> tuple[float, float, bool]:
@@ -141,7 +147,7 @@ def apply_jump(
         spikes on upward crossings only.
     """
     peak = v + jump
-    if peak >= params.v_th and (params.reset != "none" or v < params.v_th):
+    if jump_spikes(params, v, peak):
         spikes.append(t_ms)
         return peak, after_reset(params, peak), True
     return peak, peak, False
