@@ -52,12 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_compare_outputs(
         run_dir,
         config,
-        outcome.results,
-        outcome.rows,
+        outcome,
         class_names=list(dataset.class_names),
         wall_time_s=time.perf_counter() - started,
-        augmentations=outcome.augmentations,
-        effects=outcome.effects,
     )
     print(terminal_table(outcome.rows))
     print(f"figure: {run_dir / 'accuracy_bars.png'}")

@@ -113,10 +113,14 @@ def _config_from_args(args: argparse.Namespace):
     return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
-def _set_threads(threads: int) -> None:
-    """Apply ``--threads`` (0 keeps torch's choice)."""
+def _check_threads(threads: int) -> None:
     if threads < 0:
         raise ValueError(f"--threads={threads} must be >= 0 (0: torch's default)")
+
+
+def _set_threads(threads: int) -> None:
+    """Apply ``--threads`` (0 keeps torch's choice)."""
+    _check_threads(threads)
     if threads:
         import torch
 
@@ -206,11 +210,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"--jobs={args.jobs} must be >= 1")
-    if args.threads < 0:
-        raise ValueError(f"--threads={args.threads} must be >= 0 (0: torch's default)")
+    _check_threads(args.threads)  # applied in _compare_run (or per job)
     if args.resume is not None:
         return _compare_run(args, *_resumed_compare(args.resume))
-    _set_threads(args.threads)
     if args.seeds < 1:
         raise ValueError(f"--seeds={args.seeds} must be >= 1")
     if not 0.0 < args.train_fraction <= 1.0:  # also refuses NaN
@@ -315,12 +317,9 @@ def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
     write_compare_outputs(
         run_dir,
         config,
-        outcome.results,
-        outcome.rows,
+        outcome,
         class_names=list(dataset.class_names),
         wall_time_s=wall,
-        augmentations=outcome.augmentations,
-        effects=outcome.effects,
     )
     store.mark_complete()  # after every output file: only now is there nothing to resume
     print(terminal_table(outcome.rows))

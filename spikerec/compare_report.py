@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from spikerec.baselines.augment import AugmentRecord
-from spikerec.compare import CompareConfig, EntryResult
+from spikerec.compare import CompareConfig, CompareOutcome
 from spikerec.runs import atomic_write, atomic_write_text
 
 
@@ -134,20 +134,18 @@ def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) 
 def write_compare_outputs(
     run_dir: Path,
     config: CompareConfig,
-    results: list[EntryResult],
-    rows: list[dict[str, Any]],
+    outcome: CompareOutcome,
     *,
     class_names: list[str],
     wall_time_s: float,
-    augmentations: Sequence[AugmentRecord] = (),
-    effects: Sequence[dict[str, Any]] = (),
 ) -> list[Path]:
     """Write every output file of a comparison into ``run_dir``; return their paths.
 
-    ``augmentations`` and ``effects`` are those of
-    :class:`spikerec.compare.CompareOutcome`; a GAN augmentation adds one sample
-    grid ``gan_samples_seed<k>.png`` per seed.
+    ``outcome`` is what :func:`spikerec.compare.run_compare` returned; a GAN
+    augmentation adds one sample grid ``gan_samples_seed<k>.png`` per seed.
     """
+    results, rows = outcome.results, outcome.rows
+    augmentations, effects = outcome.augmentations, outcome.effects
     from spikerec.plotting import (
         new_figure,
         plot_accuracy_bars,
