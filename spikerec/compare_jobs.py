@@ -125,8 +125,8 @@ def execute(
     threads_per_job: int = 1,
     first_dataset: DatasetSplits | None = None,
     on_result: ResultCallback | None = None,
-) -> list[TaskResult]:
-    """Run ``tasks``; return their results in the order they finished.
+) -> None:
+    """Run ``tasks``, reporting every entry through ``on_result``.
 
     ``jobs == 1`` runs them here, in order (``first_dataset``: the splits of
     ``config.seeds[0]``, reused), and ``on_result`` sees each entry as soon as it
@@ -138,12 +138,11 @@ def execute(
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be >= 1")
-    finished: list[TaskResult] = []
     if jobs == 1:
         for task in tasks:
             preloaded = first_dataset if task.seed == config.seeds[0] else None
-            finished.append(run_task(config, task, dataset=preloaded, on_result=on_result))
-        return finished
+            run_task(config, task, dataset=preloaded, on_result=on_result)
+        return
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
@@ -163,7 +162,6 @@ def execute(
                 except Exception as error:  # report the others' work before raising
                     errors.append(error)
                     continue
-                finished.append(result)
                 if on_result is not None:
                     for entry_result in result.results:
                         on_result(entry_result, result.augmentation)
@@ -173,7 +171,6 @@ def execute(
         _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
-    return finished
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
