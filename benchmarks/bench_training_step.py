@@ -8,9 +8,9 @@ Batch 128 of 28 x 28 images (uniform noise from a seeded generator), T = 25.
 Peers, all starting from the same weights, timed in float32 (agreement is checked
 in float64):
 
-- ``spikerec``: ``spikerec.frontend.V4FrontEnd`` once per image,
-  ``spikerec.encoders.LIFPopulationEncoder`` (fused V4 population on held current)
-  and ``spikerec.heads.LIFHead`` (Linear on all T at once + fused output LIF);
+- ``spikerec``: ``spikerec.recognition.frontend.V4FrontEnd`` once per image,
+  ``spikerec.recognition.encoders.LIFPopulationEncoder`` (fused V4 population on held current)
+  and ``spikerec.recognition.heads.LIFHead`` (Linear on all T at once + fused output LIF);
 - ``snntorch_once``: the same convolutions once per image, then ``snntorch.Leaky``
   for V4 and output neurons in a Python time loop;
 - ``snntorch_tutorial``: snntorch's CSNN-tutorial idiom, convolutions recomputed in
@@ -43,9 +43,9 @@ from torch import nn
 from torch.nn import functional as F
 
 import spikerec
-from spikerec.encoders import LIFPopulationEncoder
-from spikerec.frontend import V4_UNITS, V4FrontEnd
-from spikerec.heads import LIFHead
+from spikerec.recognition.encoders import LIFPopulationEncoder
+from spikerec.recognition.frontend import V4_UNITS, V4FrontEnd
+from spikerec.recognition.heads import LIFHead
 
 N_OUT = 10
 SLOPE = 25.0

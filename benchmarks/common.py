@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spikerec._memory import keep_freed_memory
+from spikerec.commands._memory import keep_freed_memory
 
 BENCH_DIR = Path(__file__).resolve().parent
 MIB = 2**20
@@ -36,7 +36,7 @@ MIB = 2**20
 
 
 def setup_process(threads: int) -> dict[str, object]:
-    """Tune glibc malloc (:func:`spikerec._memory.keep_freed_memory`) and set torch threads.
+    """Tune glibc malloc (``spikerec.commands._memory.keep_freed_memory``) and torch threads.
 
     Called once at the start of every benchmark process, parent or child, so both
     libraries run under the same allocator settings.
@@ -101,7 +101,7 @@ def describe_machine(info: dict[str, object], setup: dict[str, object] | None = 
     if setup is not None:
         tuned = "applied" if setup.get("malloc_tuned") else "NOT applied (not glibc?)"
         lines.append(
-            f"glibc malloc tuning (spikerec._memory.keep_freed_memory) {tuned} "
+            f"glibc malloc tuning (spikerec.commands._memory.keep_freed_memory) {tuned} "
             "for every benchmark process, both libraries alike"
         )
     return "\n".join(lines)

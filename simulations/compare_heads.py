@@ -4,7 +4,7 @@
     python simulations/compare_heads.py --data mnist5k --heads softmax,lif \
         --train-fraction 0.1 --augment none,classic,gan
 
-Runs :func:`spikerec.compare.run_compare` and writes the same files as
+Runs :func:`spikerec.compare.harness.run_compare` and writes the same files as
 ``spikerec compare`` (results, report.md, accuracy_bars.png, ...) into a new folder.
 """
 
@@ -15,11 +15,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from spikerec.baselines.augment import parse_augmentations
 from spikerec.compare import ENTRIES, CompareConfig, parse_entries, run_compare
-from spikerec.compare_report import terminal_table, write_compare_outputs
-from spikerec.data import load_dataset
-from spikerec.runs import new_run_dir
+from spikerec.compare.baselines.augment import parse_augmentations
+from spikerec.compare.report import terminal_table, write_compare_outputs
+from spikerec.data.loading import load_dataset
+from spikerec.run_folders import new_run_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:

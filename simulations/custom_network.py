@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import spikerec
-from spikerec.runs import new_run_dir
+from spikerec.run_folders import new_run_dir
 
 
 class SpikingDigitNet(nn.Module):

@@ -21,7 +21,7 @@ import numpy as np
 
 from spikerec import LIFParams, simulate, solve_ivp_lif
 from spikerec.plotting import new_figure, plot_convergence
-from spikerec.runs import new_run_dir
+from spikerec.run_folders import new_run_dir
 
 TAU_MS, I0, AMPLITUDE, PERIOD_MS, T_END_MS = 10.0, 0.5, 0.4, 20.0, 40.0
 OMEGA = 2.0 * math.pi / PERIOD_MS

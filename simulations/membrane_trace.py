@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from spikerec import LIFParams
-from spikerec.membrane_trace import TraceConfig, run_membrane_trace, write_membrane_trace
-from spikerec.runs import new_run_dir
+from spikerec.commands.simulate import TraceConfig, run_membrane_trace, write_membrane_trace
+from spikerec.run_folders import new_run_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:

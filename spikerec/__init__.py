@@ -1,7 +1,7 @@
 """spikerec: a spiking-neural-network simulator for LIF output layers in image recognition.
 
 The membrane of every LIF neuron obeys
-``tau_mem_ms * dV/dt = -(V - v_rest) + r_m * I(t)``; see :mod:`spikerec.functional`.
+``tau_mem_ms * dV/dt = -(V - v_rest) + r_m * I(t)``; see :mod:`spikerec.lif`.
 
 The recognition pipeline (dataset -> CNN front end -> 3136 V4 units -> encoder ->
 LIF output layer -> decoder) is exported too. ``CompareConfig`` and ``run_compare``
@@ -23,28 +23,20 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from spikerec.data import DatasetSplits, load_dataset
-from spikerec.encoders import LatencyEncoder, LIFPopulationEncoder, RateEncoder, make_encoder
-from spikerec.frontend import V4FrontEnd
-from spikerec.functional import LIFState, init_lif_state, lif_sequence, lif_step
-from spikerec.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead, decode
-from spikerec.inputs import poisson_spike_times, spike_raster
-from spikerec.integrators import (
+from spikerec import _compat
+from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.lif.integrators import (
     INTEGRATORS,
-    ContinuousResult,
     EulerIntegrator,
     ExactIntegrator,
     Integrator,
     RK4Integrator,
     get_integrator,
-    simulate_event_driven,
-    solve_ivp_lif,
 )
-from spikerec.neurons import LIF, LIFOutput
-from spikerec.params import LIFParams
-from spikerec.recognizer import Recognizer, build_recognizer
-from spikerec.simulate import GridResult, simulate
-from spikerec.surrogate import (
+from spikerec.lif.modules import LIF, LIFOutput
+from spikerec.lif.params import LIFParams
+from spikerec.lif.step import LIFState, init_lif_state, lif_sequence, lif_step
+from spikerec.lif.surrogates import (
     SURROGATES,
     ATan,
     FastSigmoid,
@@ -54,13 +46,31 @@ from spikerec.surrogate import (
     Triangle,
     get_surrogate,
 )
-from spikerec.training import EvalResult, TrainConfig, TrainResult, evaluate, train
+from spikerec.recognition.decoders import decode
+from spikerec.recognition.encoders import (
+    LatencyEncoder,
+    LIFPopulationEncoder,
+    RateEncoder,
+    make_encoder,
+)
+from spikerec.recognition.frontend import V4FrontEnd
+from spikerec.recognition.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead
+from spikerec.recognition.recognizer import Recognizer, build_recognizer
+from spikerec.reference.event_driven import simulate_event_driven
+from spikerec.reference.events import ContinuousResult
+from spikerec.reference.grid import GridResult, simulate
+from spikerec.reference.inputs import poisson_spike_times, spike_raster
+from spikerec.reference.scipy_ivp import solve_ivp_lif
+from spikerec.training.loop import EvalResult, TrainConfig, TrainResult, evaluate, train
+
+_compat.install()
 
 if TYPE_CHECKING:
-    from spikerec.compare import CompareConfig, run_compare
+    from spikerec.compare.config import CompareConfig
+    from spikerec.compare.harness import run_compare
 
 # Names imported on first access (PEP 562): spikerec.compare imports scikit-learn.
-_LAZY = {"CompareConfig": "spikerec.compare", "run_compare": "spikerec.compare"}
+_LAZY = {"CompareConfig": "spikerec.compare.config", "run_compare": "spikerec.compare.harness"}
 
 
 def __getattr__(name: str) -> Any:

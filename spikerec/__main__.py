@@ -1,5 +1,5 @@
 """``python -m spikerec``: the ``spikerec`` command (also what torchrun launches)."""
 
-from spikerec.cli import main
+from spikerec.commands.cli import main
 
 raise SystemExit(main())

@@ -1,5 +1,59 @@
-"""Exceptions of spikerec that are not plain bad input (those raise ``ValueError``)."""
+"""The exceptions spikerec raises for what a user can fix, all under :class:`SpikerecError`.
+
+Each also derives from the built-in exception that code written before this
+hierarchy caught (``ValueError``, ``TypeError``, ``RuntimeError``), so ``except
+ValueError`` keeps working. The ``spikerec`` command turns exactly these (and
+``OSError`` from the file system) into one line on stderr with exit status 2, or 3
+for :class:`TrainingDiverged`; any other exception is a bug and keeps its traceback.
+
+Examples
+--------
+>>> from spikerec import LIFParams
+>>> try:
+...     LIFParams(tau_mem_ms=-1.0)
+... except SpikerecError as error:
+...     print(type(error).__name__, "-", error)
+ParameterError - tau_mem_ms=-1.0 must be > 0
+"""
+
+from __future__ import annotations
 
 
-class TrainingDiverged(RuntimeError):
+class SpikerecError(Exception):
+    """Base of every error that names a mistake in what spikerec was given."""
+
+
+class ParameterError(SpikerecError, ValueError):
+    """A parameter, argument or tensor breaks a rule; the message names it, its value and
+    the rule."""
+
+
+class ParameterTypeError(SpikerecError, TypeError):
+    """An argument of the wrong type (a string for a number, a list for a tensor)."""
+
+
+class DatasetError(SpikerecError, ValueError):
+    """A dataset name, folder or file cannot be used; the message says which and why."""
+
+
+class CheckpointError(SpikerecError, ValueError):
+    """A checkpoint file is missing, truncated, unsafe or not a spikerec checkpoint."""
+
+
+class RunError(SpikerecError, ValueError):
+    """A run folder cannot be created, resumed or finished as asked."""
+
+
+class TrainingDiverged(SpikerecError, RuntimeError):
     """The loss or the weights became NaN or infinite; the message names epoch and step."""
+
+
+__all__ = [
+    "CheckpointError",
+    "DatasetError",
+    "ParameterError",
+    "ParameterTypeError",
+    "RunError",
+    "SpikerecError",
+    "TrainingDiverged",
+]

@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from spikerec.errors import ParameterError
+
 
 def new_figure(
     n_rows: int = 1,
@@ -132,7 +134,7 @@ def plot_training_curve(history: Sequence[Mapping[str, float]], *, ax: Axes | No
     ----------
     history : sequence of dicts
         One dict per epoch with ``epoch``, ``train_loss``, ``train_accuracy`` and
-        ``val_accuracy`` (as recorded by :func:`spikerec.training.train`).
+        ``val_accuracy`` (as recorded by :func:`spikerec.training.loop.train`).
     """
     ax = plt.gca() if ax is None else ax
     epochs = [h["epoch"] for h in history]
@@ -300,7 +302,9 @@ def plot_sample_grid(
     ax = plt.gca() if ax is None else ax
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 5 or samples.shape[2] not in (1, 3):
-        raise ValueError(f"samples must have shape [K, M, C (1 or 3), H, W], got {samples.shape}")
+        raise ParameterError(
+            f"samples must have shape [K, M, C (1 or 3), H, W], got {samples.shape}"
+        )
     k, m, c, h, w = samples.shape
     pad = 1
     mosaic = np.ones(((h + pad) * k - pad, (w + pad) * m - pad, c))

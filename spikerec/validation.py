@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
+from spikerec.errors import ParameterError, ParameterTypeError
+
 
 def real_number(name: str, value: object) -> float:
     """Return ``value`` as a finite float, or raise naming the field, the value and the rule.
@@ -20,13 +22,13 @@ def real_number(name: str, value: object) -> float:
     """
     # bool is an int subclass and str has no __float__; neither is a parameter value.
     if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise ParameterTypeError(f"{name} must be a real number, got {value!r}")
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor without data (meta)
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+        raise ParameterTypeError(f"{name} must be a real number, got {value!r}") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name}={value!r} must be finite")
+        raise ParameterError(f"{name}={value!r} must be finite")
     return number
 
 
@@ -53,12 +55,12 @@ def parse_name_list(
     items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
     items = [n for n in items if n]
     if not items:
-        raise ValueError(f"no {none_given or noun} given; valid: {', '.join(valid)}")
+        raise ParameterError(f"no {none_given or noun} given; valid: {', '.join(valid)}")
     for name in items:
         if name not in valid:
-            raise ValueError(f"unknown {noun} {name!r}; valid: {', '.join(valid)}")
+            raise ParameterError(f"unknown {noun} {name!r}; valid: {', '.join(valid)}")
     if len(set(items)) != len(items):
-        raise ValueError(f"{plural} repeat: {', '.join(items)}")
+        raise ParameterError(f"{plural} repeat: {', '.join(items)}")
     return tuple(items)
 
 
@@ -91,21 +93,23 @@ def check_tensor(
         empty dimension, NaN or infinite values (one reduction over the tensor).
     """
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor {shape}, got {type(value).__name__}")
+        raise ParameterTypeError(
+            f"{name} must be a torch.Tensor {shape}, got {type(value).__name__}"
+        )
     if ndim is not None and value.dim() != ndim:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+        raise ParameterError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
     if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating point tensor, got dtype {value.dtype}")
+        raise ParameterTypeError(f"{name} must be a floating point tensor, got dtype {value.dtype}")
     if value.device.type == "meta":
-        raise ValueError(
+        raise ParameterError(
             f"{name} is a meta tensor (a shape without data); give a tensor on cpu or cuda"
         )
     if value.numel() == 0:
-        raise ValueError(f"{name} has an empty dimension: shape {tuple(value.shape)} ({shape})")
+        raise ParameterError(f"{name} has an empty dimension: shape {tuple(value.shape)} ({shape})")
     # A sum is one cheap pass and finite whenever every element is; only when it is
     # not (NaN or Inf somewhere, or finite values overflowing) decide element-wise.
     if not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ParameterError(f"{name} contains NaN or infinite values")
 
 
 def check_like_parameters(
@@ -121,12 +125,12 @@ def check_like_parameters(
     if parameter is None or not isinstance(value, torch.Tensor):
         return
     if value.device != parameter.device:
-        raise ValueError(
+        raise ParameterError(
             f"{name} is on {value.device} but {owner}'s parameters are on {parameter.device}; "
             f"move one of them with .to(device)"
         )
     if dtype and value.dtype != parameter.dtype:
-        raise TypeError(
+        raise ParameterTypeError(
             f"{name} has dtype {value.dtype} but {owner}'s parameters have {parameter.dtype}; "
             f"convert one of them with .to(dtype)"
         )

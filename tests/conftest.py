@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spikerec.data import DatasetSplits, Split, load_dataset
+from spikerec.data.loading import DatasetSplits, Split, load_dataset
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Table-driven over the public API (LIFParams, lif_step / lif_sequence, LIF, encoders,
 heads, decoders, the recogniser, checkpoints) and the ``spikerec`` command. Each
 API case asserts the exception type, a keyword of its message and that the message
-is one line. Each CLI case runs ``spikerec.cli.main`` in-process and asserts exit
+is one line. Each CLI case runs ``spikerec.commands.cli.main`` in-process and asserts exit
 status 2, one line on stderr starting with ``spikerec``, no traceback, a keyword,
 and that the ``--out`` folder gained no run folder. Two cases run a real
 interpreter to prove that no traceback reaches the terminal.
@@ -27,14 +27,15 @@ import pytest
 import torch
 
 from spikerec import LIF, LIFParams, LIFState, init_lif_state, lif_sequence, lif_step
-from spikerec.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from spikerec.cli import main
-from spikerec.data import MNIST_FILES, Split, load_dataset
-from spikerec.encoders import ENCODERS, LIFPopulationEncoder, make_encoder
-from spikerec.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead, decode
-from spikerec.idx import write_idx
-from spikerec.recognizer import build_recognizer
-from spikerec.training import TrainConfig, train
+from spikerec.commands.cli import main
+from spikerec.data.idx import write_idx
+from spikerec.data.loading import MNIST_FILES, Split, load_dataset
+from spikerec.recognition.decoders import decode
+from spikerec.recognition.encoders import ENCODERS, LIFPopulationEncoder, make_encoder
+from spikerec.recognition.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead
+from spikerec.recognition.recognizer import build_recognizer
+from spikerec.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from spikerec.training.loop import TrainConfig, train
 
 NAN, INF = math.nan, math.inf
 
@@ -856,13 +857,21 @@ def test_cli_refuses_unwritable_output(command, case, checkpoint, tmp_path, caps
 
 
 def test_real_interpreter_prints_one_line_and_no_traceback(tmp_path):
-    """``python -m spikerec.cli`` on a random file: the error comes from deep inside
+    """``python -m spikerec.commands.cli`` on a random file: the error comes from deep inside
     torch.load, yet the terminal shows one line and exit status 2."""
     random_file = tmp_path / "random.pt"
     random_file.write_bytes(np.random.default_rng(1).bytes(2048))
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "spikerec.cli", "evaluate", str(random_file), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "spikerec.commands.cli",
+            "evaluate",
+            str(random_file),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikerec.baselines.augment import (
+from spikerec.compare.baselines.augment import (
     AUGMENTATIONS,
     affine,
     augment_training,
@@ -18,8 +18,13 @@ from spikerec.baselines.augment import (
     random_affine,
     to_pixels,
 )
-from spikerec.baselines.fit import FitConfig, evaluate_classifier, fit_classifier, init_weights
-from spikerec.baselines.gan import (
+from spikerec.compare.baselines.fit import (
+    FitConfig,
+    evaluate_classifier,
+    fit_classifier,
+    init_weights,
+)
+from spikerec.compare.baselines.gan import (
     ConditionalDiscriminator,
     ConditionalGenerator,
     GANConfig,
@@ -28,8 +33,8 @@ from spikerec.baselines.gan import (
     sample_images,
     train_gan,
 )
-from spikerec.baselines.rnn import ConvRNN, RowRNN, build_sequence_model, image_rows
-from spikerec.data import Split, load_dataset
+from spikerec.compare.baselines.rnn import ConvRNN, RowRNN, build_sequence_model, image_rows
+from spikerec.data.loading import Split, load_dataset
 
 # ----------------------------------------------------------------------------- sequence models
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from spikerec.checkpoints import load_checkpoint, save_checkpoint
-from spikerec.cli import main
-from spikerec.data import MNIST_FILES, load_dataset
-from spikerec.idx import write_idx
-from spikerec.recognizer import init_parameters
-from spikerec.training import TrainConfig, build_model, dataset_meta, train
+from spikerec.commands.cli import main
+from spikerec.data.idx import write_idx
+from spikerec.data.loading import MNIST_FILES, load_dataset
+from spikerec.recognition.recognizer import init_parameters
+from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
+from spikerec.training.loop import TrainConfig, build_model, dataset_meta, train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TRAIN_ARGS = ["--data", "synthetic", "--epochs", "2", "--n-steps", "8", "--no-progress"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spikerec.cli import main
+from spikerec.commands.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from spikerec.cli import main
-from spikerec.compare import (
-    ENTRIES,
-    CompareConfig,
-    EntryResult,
-    augmentation_effects,
-    parse_entries,
-    seed_splits,
-    summarize,
-)
-from spikerec.heads import decode
-from spikerec.stats import decision_latency, mcnemar_test, mean_confidence_interval
+from spikerec.commands.cli import main
+from spikerec.compare.config import ENTRIES, CompareConfig, parse_entries
+from spikerec.compare.harness import EntryResult, augmentation_effects, seed_splits, summarize
+from spikerec.compare.stats import decision_latency, mcnemar_test, mean_confidence_interval
+from spikerec.recognition.decoders import decode
 
 # ----------------------------------------------------------------------------- intervals
 

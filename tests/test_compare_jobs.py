@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from spikerec.cli import main
+from spikerec.commands.cli import main
 from spikerec.compare import CompareConfig, run_compare
-from spikerec.compare_jobs import Task, plan_tasks
-from spikerec.compare_store import CompareStore, config_from_dict, config_to_dict
-from spikerec.training import TrainConfig
+from spikerec.compare.jobs import Task, plan_tasks
+from spikerec.compare.store import CompareStore, config_from_dict, config_to_dict
+from spikerec.training.loop import TrainConfig
 
 ENTRIES = ("lif", "softmax", "svm-v4", "svm-linear")
 SMALL = CompareConfig(

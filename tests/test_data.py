@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-import spikerec.data as data_module
-from spikerec.data import DATASETS, DatasetError, DatasetSplits, Split, load_dataset
-from spikerec.idx import read_idx, write_idx
+import spikerec.data.loading as data_module
+from spikerec.data.idx import read_idx, write_idx
+from spikerec.data.loading import DATASETS, DatasetError, DatasetSplits, Split, load_dataset
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -86,7 +86,7 @@ def download_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
-    """An IDX file for a uint8 array, written independently of spikerec.idx."""
+    """An IDX file for a uint8 array, written independently of spikerec.data.idx."""
     array = np.asarray(array, dtype=np.uint8)
     if magic is None:
         magic = 0x0800 | array.ndim
@@ -722,7 +722,7 @@ def test_idx_needs_a_path() -> None:
     assert_one_line(exc, "idx:PATH")
 
 
-# ------------------------------------------------------------------ spikerec.idx
+# ------------------------------------------------------------------ spikerec.data.idx
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
@@ -794,7 +794,7 @@ def test_dataset_splits_is_frozen_and_checks_labels() -> None:
 
 
 def test_no_pickle_in_the_data_modules() -> None:
-    import spikerec.idx as idx_module
+    import spikerec.data.idx as idx_module
 
     for module in (data_module, idx_module):
         tree = ast.parse(Path(module.__file__).read_text())

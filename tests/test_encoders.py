@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spikerec import LIFParams, init_lif_state, lif_sequence
-from spikerec.encoders import (
+from spikerec.recognition.encoders import (
     ENCODERS,
     LatencyEncoder,
     LIFPopulationEncoder,
@@ -18,7 +18,7 @@ from spikerec.encoders import (
     make_encoder,
     spike_probability,
 )
-from spikerec.frontend import V4_UNITS, V4FrontEnd
+from spikerec.recognition.frontend import V4_UNITS, V4FrontEnd
 
 B, N = 4, 50
 

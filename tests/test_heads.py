@@ -8,24 +8,22 @@ import pytest
 import torch
 from torch import nn
 
-import spikerec.fused
+import spikerec.lif.fused
 from spikerec import INTEGRATORS, LIF
-from spikerec.frontend import V4_UNITS
-from spikerec.functional import init_lif_state, lif_sequence
-from spikerec.fused import lif_sequence_fused
-from spikerec.heads import (
-    DECODERS,
+from spikerec.lif.fused import lif_sequence_fused
+from spikerec.lif.integrators import get_integrator
+from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.step import init_lif_state, lif_sequence
+from spikerec.lif.surrogates import FastSigmoid
+from spikerec.recognition.decoders import DECODERS, Decoded, decode
+from spikerec.recognition.frontend import V4_UNITS
+from spikerec.recognition.heads import (
     DEFAULT_HEAD_PARAMS,
     AnalogSoftmaxHead,
-    Decoded,
     HeadOutput,
     LIFHead,
     RateSoftmaxHead,
-    decode,
 )
-from spikerec.integrators import get_integrator
-from spikerec.params import RESET_MODES, LIFParams
-from spikerec.surrogate import FastSigmoid
 
 T, C = 6, 5
 
@@ -227,7 +225,7 @@ GRADIENT_CASES = [(reset, "exact", detach) for reset in RESET_MODES for detach i
 def backward_path(request, monkeypatch):
     """Run the fused backward pass over all of [T, B, N] at once, or step by step."""
     threshold = 10**12 if request.param == "whole" else 0
-    monkeypatch.setattr(spikerec.fused, "STEPWISE_MIN_ELEMENTS", threshold)
+    monkeypatch.setattr(spikerec.lif.fused, "STEPWISE_MIN_ELEMENTS", threshold)
     return request.param
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from spikerec import LIFParams, simulate, spike_raster
-from spikerec.functional import held_affine_step, init_lif_state, lif_step
-from spikerec.held_scan import scan_held
-from spikerec.integrators import get_integrator
+from spikerec.lif.integrators import get_integrator
+from spikerec.lif.step import held_affine_step, init_lif_state, lif_step
+from spikerec.reference.held_scan import scan_held
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from spikerec import (
     init_lif_state,
     lif_step,
 )
-from spikerec.functional import SYNAPSES
+from spikerec.lif.step import SYNAPSES
 
 T, B, N = 60, 4, 6
 

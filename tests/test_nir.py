@@ -28,11 +28,11 @@ from torch import nn
 nir = pytest.importorskip("nir")
 
 from spikerec import LIF, LIFParams  # noqa: E402
-from spikerec.encoders import LIFPopulationEncoder, RateEncoder  # noqa: E402
-from spikerec.frontend import V4FrontEnd  # noqa: E402
-from spikerec.heads import LIFHead, RateSoftmaxHead  # noqa: E402
 from spikerec.interop import export_nir, import_nir, to_nir_graph  # noqa: E402
-from spikerec.recognizer import Recognizer, build_recognizer, init_parameters  # noqa: E402
+from spikerec.recognition.encoders import LIFPopulationEncoder, RateEncoder  # noqa: E402
+from spikerec.recognition.frontend import V4FrontEnd  # noqa: E402
+from spikerec.recognition.heads import LIFHead, RateSoftmaxHead  # noqa: E402
+from spikerec.recognition.recognizer import Recognizer, build_recognizer, init_parameters  # noqa: E402
 
 F64 = torch.float64
 T, B, N, C = 40, 3, 3136, 4

@@ -15,7 +15,7 @@ import torch
 
 import spikerec
 from spikerec import LIF, LIFParams, get_integrator
-from spikerec.integrators import INTEGRATORS
+from spikerec.lif.integrators import INTEGRATORS
 
 REAL_FIELDS = ("tau_mem_ms", "dt_ms", "v_rest", "v_reset", "v_th", "r_m", "t_ref_ms")
 

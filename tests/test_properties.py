@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from spikerec import LIF, LIFParams, get_integrator, init_lif_state, lif_sequence
-from spikerec.params import RESET_MODES
+from spikerec.lif.params import RESET_MODES
 
 SETTINGS = settings(
     max_examples=50,

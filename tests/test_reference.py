@@ -355,7 +355,7 @@ def test_solve_ivp_rejects_non_finite_constant_current(current, monkeypatch):
     """Like simulate_event_driven(i_bias=nan), solve_ivp_lif(current=nan) should raise a
     ValueError up front. Unfixed, current=nan with an input event never returns, so a spy
     on scipy's solve_ivp stops the run as soon as it sees a non-finite right-hand side."""
-    from spikerec.integrators import scipy_reference
+    from spikerec.reference import scipy_ivp as scipy_reference
 
     real_solve_ivp = scipy_reference.solve_ivp
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import spikerec.training as training
-from spikerec.checkpoints import load_checkpoint
-from spikerec.cli import EXIT_NUMERICAL_FAULT, main
-from spikerec.recognizer import init_parameters
-from spikerec.runs import atomic_write, atomic_write_text
+import spikerec.training.loop as training
+from spikerec.commands.cli import EXIT_NUMERICAL_FAULT, main
+from spikerec.recognition.recognizer import init_parameters
+from spikerec.run_folders import atomic_write, atomic_write_text
+from spikerec.training.checkpoints import load_checkpoint
 
 # Small but real: 3 epochs of digits, 10 time steps, one thread (bit-identical runs).
 TRAIN = ["train", "--data", "digits", "--n-steps", "10", "--threads", "1", "--no-progress"]
@@ -214,7 +214,7 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
 
 def test_rate_encoder_is_refused_with_several_ranks(tiny):
     """Its draws would share the shuffling generator and differ by rank."""
-    from spikerec.distributed import Placement
+    from spikerec.training.distributed import Placement
 
     config = training.TrainConfig(data="synthetic", encoder="rate", epochs=1, n_steps=3)
     with pytest.raises(ValueError, match="'rate' encoder .* not supported under torchrun"):

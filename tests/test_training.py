@@ -14,17 +14,18 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from spikerec.checkpoints import (
+from spikerec.recognition.decoders import DECODERS
+from spikerec.recognition.encoders import ENCODERS
+from spikerec.recognition.heads import HeadOutput
+from spikerec.recognition.recognizer import HEADS, RecognizerOutput, init_parameters
+from spikerec.training.checkpoints import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
-from spikerec.encoders import ENCODERS
-from spikerec.heads import DECODERS, HeadOutput
-from spikerec.recognizer import HEADS, RecognizerOutput, init_parameters
-from spikerec.training import (
+from spikerec.training.loop import (
     LOSSES,
     OPTIMIZERS,
     SCHEDULES,

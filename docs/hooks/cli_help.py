@@ -1,7 +1,7 @@
 """MkDocs hook: replace ``<!-- spikerec-help: COMMAND -->`` by ``spikerec COMMAND --help``.
 
 The user guide shows the help text of the installed command, built from
-:func:`spikerec.cli.build_parser` at build time, so it cannot drift from the code.
+:func:`spikerec.commands.cli.build_parser` at build time, so it cannot drift from the code.
 ``<!-- spikerec-help: -->`` (no command) gives the top-level help.
 """
 
@@ -16,7 +16,7 @@ _WIDTH = "88"
 
 
 def _help(command: str) -> str:
-    from spikerec.cli import build_parser
+    from spikerec.commands.cli import build_parser
 
     parser = build_parser()
     if command:

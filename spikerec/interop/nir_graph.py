@@ -43,13 +43,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from spikerec.encoders import LIFPopulationEncoder
-from spikerec.heads import LIFHead
-from spikerec.neurons import LIF
-from spikerec.params import RESET_MODES, LIFParams
-from spikerec.recognizer import Recognizer
-from spikerec.runs import atomic_write
-from spikerec.surrogate import FastSigmoid, Surrogate
+from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.lif.modules import LIF
+from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.surrogates import FastSigmoid, Surrogate
+from spikerec.recognition.encoders import LIFPopulationEncoder
+from spikerec.recognition.heads import LIFHead
+from spikerec.recognition.recognizer import Recognizer
+from spikerec.run_folders import atomic_write
 
 if TYPE_CHECKING:
     import nir
@@ -93,7 +94,7 @@ def _spiking_part(model_or_layers: object) -> tuple[nn.Linear, LIF, str | None]:
             else:
                 encoder_note = f"{name}: not exported (not a neuron model); input is V4 spikes"
         if not isinstance(obj.head, LIFHead):
-            raise ValueError(
+            raise ParameterError(
                 f"the recognizer's head is {type(obj.head).__name__}; only an LIFHead has "
                 "spiking output neurons to export"
             )
@@ -105,7 +106,7 @@ def _spiking_part(model_or_layers: object) -> tuple[nn.Linear, LIF, str | None]:
         lif = [m for m in obj if isinstance(m, LIF)]
         if len(linear) == 1 and len(lif) == 1:
             return linear[0], lif[0], encoder_note
-    raise TypeError(
+    raise ParameterTypeError(
         "export_nir takes a Recognizer with an LIF head, an LIFHead, or a pair "
         f"(torch.nn.Linear, spikerec.LIF); got {type(model_or_layers).__name__}"
     )
@@ -117,7 +118,7 @@ def _per_neuron(value: torch.Tensor | float, n: int, name: str) -> np.ndarray:
     if array.ndim == 0:
         return np.full(n, float(array))
     if array.shape != (n,):
-        raise ValueError(f"{name} has shape {array.shape}; the layer has {n} neurons")
+        raise ParameterError(f"{name} has shape {array.shape}; the layer has {n} neurons")
     return array.copy()
 
 
@@ -157,17 +158,17 @@ def _lif_arrays(lif: LIF, n_neurons: int) -> dict[str, np.ndarray]:
 def _check_exportable(lif: LIF, allow_nonstandard_reset: bool) -> None:
     p = lif.params
     if lif.synapse != "delta":
-        raise ValueError(
+        raise ParameterError(
             f"the LIF layer has synapse={lif.synapse!r}: a current held over each step has "
             "no NIR form behind spike input; only delta synapses are exported"
         )
     if p.t_ref_ms > 0:
-        raise ValueError(
+        raise ParameterError(
             f"t_ref_ms={p.t_ref_ms!r}: NIR's LIF has no refractory period; export a layer "
             "with t_ref_ms=0"
         )
     if p.reset != "zero" and not allow_nonstandard_reset:
-        raise ValueError(
+        raise ParameterError(
             f"the LIF layer has reset={p.reset!r}, which NIR's LIF (reset to v_reset) cannot "
             "express; use reset='zero', or pass allow_nonstandard_reset=True to record it in "
             "metadata that only spikerec reads"
@@ -195,7 +196,9 @@ def to_nir_graph(
     _check_exportable(lif, allow_nonstandard_reset)
     n_out, n_in = linear.out_features, linear.in_features
     if lif.n_neurons is not None and lif.n_neurons != n_out:
-        raise ValueError(f"the Linear has {n_out} outputs, the LIF layer {lif.n_neurons} neurons")
+        raise ParameterError(
+            f"the Linear has {n_out} outputs, the LIF layer {lif.n_neurons} neurons"
+        )
     p = lif.params
     arrays = _lif_arrays(lif, n_out)
     weight = linear.weight.detach().cpu().numpy().copy()
@@ -219,7 +222,7 @@ def to_nir_graph(
         "spikerec.synapse": "delta",
         "spikerec.learn_tau": int(lif.log_tau_mem_ms is not None),
         "spikerec.learn_threshold": int(lif.v_th is not None),
-        "spikerec.surrogate": str(lif.surrogate),
+        "spikerec.lif.surrogates": str(lif.surrogate),
         "spikerec.bias": "per-step charge b written as the current b/((1-exp(-dt/tau))*tau)",
     }
     if encoder_note is not None:
@@ -305,17 +308,17 @@ def _read_graph(path: str | os.PathLike[str]) -> nir.NIRGraph:
     nir = _require_nir()
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"NIR file {str(file)!r} does not exist")
+        raise ParameterError(f"NIR file {str(file)!r} does not exist")
     try:
         graph = nir.read(file)
     except OSError:
-        raise ValueError(f"{str(file)!r} is not a NIR file (not HDF5 or unreadable)") from None
+        raise ParameterError(f"{str(file)!r} is not a NIR file (not HDF5 or unreadable)") from None
     except Exception as error:  # nir raises KeyError, AssertionError, ValueError, ...
         text = str(error).strip().splitlines()
         detail = text[0][:120] if text else type(error).__name__
-        raise ValueError(f"{str(file)!r} is not a valid NIR graph ({detail})") from None
+        raise ParameterError(f"{str(file)!r} is not a valid NIR graph ({detail})") from None
     if not isinstance(graph, nir.NIRGraph):
-        raise ValueError(f"{str(file)!r} holds a {type(graph).__name__}, not a NIR graph")
+        raise ParameterError(f"{str(file)!r} holds a {type(graph).__name__}, not a NIR graph")
     return graph
 
 
@@ -325,7 +328,7 @@ def _chain(graph: nir.NIRGraph) -> tuple[Any, Any]:
     supported = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.LIF)
     for name, node in graph.nodes.items():
         if not isinstance(node, supported):
-            raise ValueError(
+            raise ParameterError(
                 f"NIR node {name!r} is a {type(node).__name__}; spikerec imports only "
                 "Input -> Affine|Linear -> LIF -> Output"
             )
@@ -341,18 +344,20 @@ def _chain(graph: nir.NIRGraph) -> tuple[Any, Any]:
         or len(by_type[nir.Affine]) + len(by_type[nir.Linear]) != 1
     ):
         found = ", ".join(f"{k} x{v}" for k, v in counts.items() if v)
-        raise ValueError(f"NIR graph has {found}; {expected}")
+        raise ParameterError(f"NIR graph has {found}; {expected}")
     inp, out, lif = by_type[nir.Input][0], by_type[nir.Output][0], by_type[nir.LIF][0]
     syn = (by_type[nir.Affine] + by_type[nir.Linear])[0]
     if sorted(map(tuple, graph.edges)) != sorted([(inp, syn), (syn, lif), (lif, out)]):
-        raise ValueError(f"NIR graph edges {list(map(tuple, graph.edges))} do not form {expected}")
+        raise ParameterError(
+            f"NIR graph edges {list(map(tuple, graph.edges))} do not form {expected}"
+        )
     return graph.nodes[syn], graph.nodes[lif]
 
 
 def _uniform(values: np.ndarray, name: str) -> float:
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 0 or not np.all(flat == flat[0]):
-        raise ValueError(f"NIR LIF {name} differs between neurons; spikerec needs one value")
+        raise ParameterError(f"NIR LIF {name} differs between neurons; spikerec needs one value")
     return float(flat[0])
 
 
@@ -372,7 +377,7 @@ def import_nir(
     integrator: str | None = None,
     surrogate: str | Surrogate = FastSigmoid(),
 ) -> LIFHead:
-    """Build an :class:`~spikerec.heads.LIFHead` (synapses + LIF layer) from a NIR graph.
+    """Build a :class:`~spikerec.recognition.heads.LIFHead` (synapses + LIF) from a NIR graph.
 
     Parameters
     ----------
@@ -422,7 +427,7 @@ def import_nir(
     elif isinstance(path_or_graph, (str, os.PathLike)):
         graph = _read_graph(path_or_graph)
     else:
-        raise TypeError(
+        raise ParameterTypeError(
             f"import_nir takes a path or a nir.NIRGraph, got {type(path_or_graph).__name__}"
         )
     syn, node = _chain(graph)
@@ -431,17 +436,17 @@ def import_nir(
     if dt_ms is None:
         dt_s = _metadata_value(metadata, "dt")
         if dt_s is None:
-            raise ValueError("the NIR graph records no time step ('dt' metadata); pass dt_ms")
+            raise ParameterError("the NIR graph records no time step ('dt' metadata); pass dt_ms")
         dt_ms = float(dt_s) * MS_PER_S
     if integrator is None:
         integrator = _metadata_value(metadata, "spikerec.integrator") or "exact"
     reset = _metadata_value(metadata, "spikerec.reset") or "zero"
     if reset not in RESET_MODES:
-        raise ValueError(f"'spikerec.reset' metadata {reset!r} is not one of {RESET_MODES}")
+        raise ParameterError(f"'spikerec.reset' metadata {reset!r} is not one of {RESET_MODES}")
 
     weight = np.asarray(syn.weight)
     if weight.ndim != 2:
-        raise ValueError(f"NIR synapse weight must be 2-D [C, N], got shape {weight.shape}")
+        raise ParameterError(f"NIR synapse weight must be 2-D [C, N], got shape {weight.shape}")
     n_out, n_in = weight.shape
     arrays = {}
     for name in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
@@ -449,14 +454,14 @@ def import_nir(
         if value.size == 1:
             value = np.full(n_out, value[0])
         if value.shape != (n_out,):
-            raise ValueError(
+            raise ParameterError(
                 f"NIR LIF {name} has {value.size} values; the synapses have {n_out} outputs"
             )
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"NIR LIF {name} holds NaN or infinite values")
+            raise ParameterError(f"NIR LIF {name} holds NaN or infinite values")
         arrays[name] = value
     if np.any(arrays["tau"] <= 0):
-        raise ValueError(f"NIR LIF tau must be > 0 s, got min {arrays['tau'].min()!r}")
+        raise ParameterError(f"NIR LIF tau must be > 0 s, got min {arrays['tau'].min()!r}")
 
     tau_ms = arrays["tau"] * MS_PER_S
     v_th = arrays["v_threshold"]
@@ -468,7 +473,7 @@ def import_nir(
     )
     v_reset = _uniform(arrays["v_reset"], "v_reset")
     if learn_threshold and np.any(v_th <= v_reset):
-        raise ValueError(f"NIR LIF v_threshold must exceed v_reset={v_reset!r} in every neuron")
+        raise ParameterError(f"NIR LIF v_threshold must exceed v_reset={v_reset!r} in every neuron")
     params = LIFParams(
         tau_mem_ms=float(tau_ms[0]),
         dt_ms=dt_ms,
@@ -494,7 +499,9 @@ def import_nir(
         if isinstance(syn, nir.Affine):
             current = np.asarray(syn.bias, dtype=np.float64).ravel()
             if current.shape != (n_out,):
-                raise ValueError(f"NIR Affine bias has shape {current.shape}; expected ({n_out},)")
+                raise ParameterError(
+                    f"NIR Affine bias has shape {current.shape}; expected ({n_out},)"
+                )
             tau_s = arrays["tau"]
             charge = current * (-np.expm1(-(dt_ms / MS_PER_S) / tau_s)) * tau_s
             head.synapses.bias.copy_(torch.from_numpy(charge))

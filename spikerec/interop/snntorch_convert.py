@@ -22,22 +22,23 @@ import snntorch as snn
 import torch
 from snntorch import surrogate as snn_surrogate
 
-from spikerec.functional import held_affine_step
-from spikerec.neurons import LIF
-from spikerec.params import LIFParams
-from spikerec.surrogate import ATan, FastSigmoid, Sigmoid, Surrogate
+from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.lif.modules import LIF
+from spikerec.lif.params import LIFParams
+from spikerec.lif.step import held_affine_step
+from spikerec.lif.surrogates import ATan, FastSigmoid, Sigmoid, Surrogate
 
 
 def _check_lif(lif: object) -> LIF:
     if not isinstance(lif, LIF):
-        raise TypeError(f"expected a spikerec.LIF layer, got {type(lif).__name__}")
+        raise ParameterTypeError(f"expected a spikerec.LIF layer, got {type(lif).__name__}")
     p = lif.params
     if p.v_rest != 0.0:
-        raise ValueError(
+        raise ParameterError(
             f"v_rest={p.v_rest!r}: snntorch.Leaky has no resting potential; it must be 0"
         )
     if p.t_ref_ms > 0:
-        raise ValueError(f"t_ref_ms={p.t_ref_ms!r}: snntorch.Leaky has no refractory period")
+        raise ParameterError(f"t_ref_ms={p.t_ref_ms!r}: snntorch.Leaky has no refractory period")
     return lif
 
 
@@ -87,7 +88,7 @@ def _spike_grad(surrogate: Surrogate):
         return snn_surrogate.atan(alpha=surrogate.alpha)
     if isinstance(surrogate, Sigmoid):
         return snn_surrogate.sigmoid(slope=surrogate.slope)
-    raise ValueError(
+    raise ParameterError(
         f"surrogate {surrogate} has no snntorch equivalent with the same derivative; "
         "pass spike_grad= to choose one"
     )
@@ -160,7 +161,7 @@ def to_snntorch(
     beta_t = torch.as_tensor(beta, dtype=dtype)
     low = float(beta_t.min())
     if not (0.0 < low and float(beta_t.max()) <= 1.0):
-        raise ValueError(
+        raise ParameterError(
             f"the '{lif.integrator.name}' integrator's decay per step is {low!r}; snntorch "
             "clamps beta to [0, 1] and needs it in (0, 1] (take dt_ms < tau_mem_ms or 'exact')"
         )
@@ -170,18 +171,18 @@ def to_snntorch(
 
     reset_delay = False
     if p.reset == "zero" and p.v_reset != 0.0:
-        raise ValueError(
+        raise ParameterError(
             f"v_reset={p.v_reset!r}: snntorch's zero reset sets mem to 0; it must be 0"
         )
     if p.reset == "subtract" and p.v_reset != 0.0:
         if beta_t.dim() > 0 or learn_threshold:
-            raise ValueError(
+            raise ParameterError(
                 f"v_reset={p.v_reset!r} with per-neuron or learnable tau or threshold: "
                 "snntorch's delayed reset needs one fixed v_reset = v_th - v_th/beta"
             )
         shifted = p.v_th - p.v_th / float(beta_t)
         if not math.isclose(p.v_reset, shifted, rel_tol=1e-12, abs_tol=1e-12):
-            raise ValueError(
+            raise ParameterError(
                 f"v_reset={p.v_reset!r}: a subtract reset maps to snntorch only with v_reset=0 "
                 f"(reset_delay=False) or v_th - v_th/beta={shifted!r} (reset_delay=True)"
             )
@@ -206,9 +207,11 @@ def to_snntorch(
 def _scalar_or_vector(value: torch.Tensor, name: str) -> torch.Tensor:
     value = torch.as_tensor(value).detach().to("cpu", torch.float64)
     if value.dim() > 1:
-        raise ValueError(f"Leaky.{name} has shape {tuple(value.shape)}; expected a scalar or [N]")
+        raise ParameterError(
+            f"Leaky.{name} has shape {tuple(value.shape)}; expected a scalar or [N]"
+        )
     if not torch.isfinite(value).all():
-        raise ValueError(f"Leaky.{name} holds NaN or infinite values")
+        raise ParameterError(f"Leaky.{name} holds NaN or infinite values")
     return value
 
 
@@ -270,36 +273,36 @@ def from_snntorch(
     (9.4912, True)
     """
     if type(leaky) is not snn.Leaky:
-        raise TypeError(f"expected an snntorch.Leaky, got {type(leaky).__name__}")
+        raise ParameterTypeError(f"expected an snntorch.Leaky, got {type(leaky).__name__}")
     if leaky.inhibition:
-        raise ValueError(
+        raise ParameterError(
             "Leaky(inhibition=True) silences all but one neuron; spikerec has no equivalent"
         )
     if leaky.state_quant:
-        raise ValueError(
+        raise ParameterError(
             "Leaky(state_quant=...) quantises the membrane; spikerec has no equivalent"
         )
     factor = torch.as_tensor(leaky.graded_spikes_factor)
     if isinstance(leaky.graded_spikes_factor, torch.nn.Parameter) or not bool((factor == 1).all()):
-        raise ValueError(
+        raise ParameterError(
             f"Leaky graded_spikes_factor={factor.tolist()!r}: spikerec emits spikes of 1.0; "
             "it must be a fixed 1"
         )
     if isinstance(leaky.beta, torch.nn.Parameter):
-        raise ValueError(
+        raise ParameterError(
             "Leaky(learn_beta=True) cannot be mapped: a learned spikerec tau also rescales the "
             "input gain r_m/tau_mem_ms; freeze beta first"
         )
     beta = _scalar_or_vector(leaky.beta, "beta")
     if beta.numel() != 1:
         if not bool((beta == beta.flatten()[0]).all()):
-            raise ValueError(
+            raise ParameterError(
                 f"Leaky has per-neuron beta ({beta.numel()} values): spikerec's input gain "
                 "r_m/tau_mem_ms would differ between neurons; use one beta"
             )
     b = float(beta.flatten()[0])
     if not 0.0 < b < 1.0:
-        raise ValueError(
+        raise ParameterError(
             f"Leaky beta={b!r} must be in (0, 1): beta=1 never leaks (tau infinite), "
             "beta<=0 has no time constant"
         )
@@ -313,14 +316,14 @@ def from_snntorch(
     v_reset = 0.0
     if leaky.reset_delay and mechanism == "subtract":
         if per_neuron or learnable:
-            raise ValueError(
+            raise ParameterError(
                 "Leaky with reset_delay=True, reset 'subtract' and a per-neuron or learnable "
                 "threshold: spikerec's equivalent v_reset = v_th - v_th/beta must be one "
                 "fixed value"
             )
         v_reset = v_th - v_th / b
     if v_th <= v_reset or (per_neuron and bool((threshold <= v_reset).any())):
-        raise ValueError(
+        raise ParameterError(
             f"Leaky threshold {threshold.tolist()!r} must be > {v_reset!r} (spikerec's v_reset)"
         )
     params = LIFParams(

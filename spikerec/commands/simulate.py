@@ -1,0 +1,194 @@
+"""The membrane-trace experiment: one LIF neuron driven by V4-like Poisson inputs or a step."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from spikerec.errors import ParameterError
+from spikerec.lif.params import LIFParams
+from spikerec.reference.grid import GridResult, simulate
+from spikerec.reference.inputs import poisson_spike_times, spike_raster
+from spikerec.run_folders import atomic_write, atomic_write_text
+
+TraceInput = Literal["poisson", "step"]
+TRACE_INPUTS: tuple[str, ...] = ("poisson", "step")
+
+
+@dataclass(frozen=True)
+class TraceConfig:
+    """Input of the membrane-trace experiment.
+
+    Attributes
+    ----------
+    input : {"poisson", "step"}
+        Poisson spike trains through delta synapses, or a held current step.
+    duration_ms : float
+        Simulated time in ms.
+    n_inputs : int
+        Presynaptic V4 neurons (Poisson input).
+    rate_hz : float
+        Firing rate of each input in Hz.
+    weight_mean, weight_std : float
+        Normal distribution of synaptic weights (current unit x ms).
+    current : float
+        Step amplitude (current unit).
+    step_on_ms, step_off_ms : float
+        When the current step starts and ends.
+    seed : int
+        Seed of the NumPy generator for spikes and weights.
+    """
+
+    input: TraceInput = "poisson"
+    duration_ms: float = 200.0
+    n_inputs: int = 3136
+    rate_hz: float = 10.0
+    weight_mean: float = 0.032
+    weight_std: float = 0.05
+    current: float = 1.5
+    step_on_ms: float = 20.0
+    step_off_ms: float = 160.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.input not in TRACE_INPUTS:
+            raise ParameterError(f"unknown input {self.input!r}; valid: {', '.join(TRACE_INPUTS)}")
+        for name in (
+            "duration_ms",
+            "rate_hz",
+            "weight_mean",
+            "weight_std",
+            "current",
+            "step_on_ms",
+            "step_off_ms",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ParameterError(f"{name}={value!r} must be finite")
+        if self.duration_ms <= 0:
+            raise ParameterError(f"duration_ms={self.duration_ms!r} must be > 0")
+        if self.rate_hz < 0:
+            raise ParameterError(f"rate_hz={self.rate_hz!r} must be >= 0")
+        if self.weight_std < 0:
+            raise ParameterError(f"weight_std={self.weight_std!r} must be >= 0")
+        if self.n_inputs < 1:
+            raise ParameterError(f"n_inputs={self.n_inputs!r} must be >= 1")
+        if not self.step_on_ms < self.step_off_ms:
+            raise ParameterError(
+                f"step_on_ms={self.step_on_ms!r} must be < step_off_ms={self.step_off_ms!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Outcome of :func:`run_membrane_trace`.
+
+    Attributes
+    ----------
+    grid : GridResult
+        Membrane trace ``[T, 1]`` and spikes of the neuron.
+    drive : ndarray [T]
+        Per step: the held current (step input) or the summed weight of arriving
+        spikes (Poisson input).
+    input_neuron, input_times_ms : ndarray [E]
+        Presynaptic spikes (empty for the step input).
+    """
+
+    grid: GridResult
+    drive: np.ndarray
+    input_neuron: np.ndarray
+    input_times_ms: np.ndarray
+
+
+def run_membrane_trace(
+    params: LIFParams, config: TraceConfig, *, integrator: str = "exact"
+) -> TraceResult:
+    """Simulate one LIF neuron for ``config.duration_ms`` on the grid of ``params.dt_ms``.
+
+    Examples
+    --------
+    >>> res = run_membrane_trace(LIFParams(), TraceConfig(input="step", duration_ms=50.0))
+    >>> res.grid.v.shape
+    (50, 1)
+    """
+    n_steps = max(1, int(round(config.duration_ms / params.dt_ms)))
+    rng = np.random.default_rng(config.seed)
+    if config.input == "step":
+        t_start = np.arange(n_steps) * params.dt_ms
+        drive = np.where(
+            (t_start >= config.step_on_ms) & (t_start < config.step_off_ms), config.current, 0.0
+        )
+        grid = simulate(params, current=drive, integrator=integrator)
+        return TraceResult(grid, drive, np.zeros(0, dtype=np.int64), np.zeros(0))
+    weights = rng.normal(config.weight_mean, config.weight_std, size=config.n_inputs)
+    neuron, times = poisson_spike_times(config.n_inputs, config.rate_hz, config.duration_ms, rng)
+    raster = spike_raster(neuron, times, config.n_inputs, params.dt_ms, n_steps)
+    grid = simulate(params, input_spikes=raster, weights=weights, integrator=integrator)
+    return TraceResult(grid, raster @ weights, neuron, times)
+
+
+def write_membrane_trace(
+    result: TraceResult,
+    params: LIFParams,
+    config: TraceConfig,
+    out_dir: Path,
+    *,
+    integrator: str = "exact",
+) -> list[Path]:
+    """Write ``membrane_trace.png``, ``membrane_trace.csv`` and ``config.json`` into ``out_dir``."""
+    from spikerec.plotting import new_figure, plot_membrane_trace, plot_raster
+
+    grid = result.grid
+    csv_path = out_dir / "membrane_trace.csv"
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["t_ms", "v_pre_reset", "spike", "drive"])
+            for t, v, s, d in zip(
+                grid.t_ms, grid.v[:, 0], grid.spikes[:, 0], result.drive, strict=True
+            ):
+                writer.writerow([f"{t:.6g}", f"{v:.10g}", int(s), f"{d:.10g}"])
+
+    atomic_write(csv_path, write_csv)
+
+    raster = config.input == "poisson"
+    fig, axes = new_figure(
+        2 if raster else 1,
+        height_ratios=[2, 1] if raster else None,
+        figsize=(9.0, 6.0 if raster else 4.0),
+    )
+    t = np.concatenate([[0.0], grid.t_ms])
+    v = np.concatenate([[params.v_rest], grid.v[:, 0]])
+    plot_membrane_trace(t, v, v_th=params.v_th, spike_times_ms=grid.spike_times_ms(), ax=axes[0])
+    n_spikes = int(grid.spikes.sum())
+    source = (
+        f"{config.n_inputs} Poisson inputs at {config.rate_hz:g} Hz"
+        if raster
+        else f"current step {config.current:g} from {config.step_on_ms:g} "
+        f"to {config.step_off_ms:g} ms"
+    )
+    axes[0].set_title(
+        f"LIF neuron, tau_mem = {params.tau_mem_ms:g} ms, dt = {params.dt_ms:g} ms, "
+        f"{integrator} integrator; {source}; {n_spikes} spikes",
+        fontsize="medium",
+    )
+    if raster:
+        plot_raster(result.input_neuron, result.input_times_ms, ax=axes[1], max_neurons=200)
+        axes[1].set_title("input raster (first 200 of the V4 inputs)", fontsize="small")
+    png_path = out_dir / "membrane_trace.png"
+    atomic_write(png_path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+    cfg_path = atomic_write_text(
+        out_dir / "config.json",
+        json.dumps(
+            {"params": asdict(params), "trace": asdict(config), "integrator": integrator}, indent=2
+        ),
+    )
+    return [png_path, csv_path, cfg_path]

@@ -1,0 +1,53 @@
+"""Membrane-equation integrators, chosen by name.
+
+Grid integrators (one class per method, one interface, a declared order):
+``euler`` (order 1), ``exact`` (exact for input held over a step), ``rk4`` (order 4).
+The continuous-time reference simulators live in :mod:`spikerec.reference`.
+"""
+
+from __future__ import annotations
+
+from spikerec.errors import ParameterError
+from spikerec.lif.integrators.base import Integrator, decay_factor, membrane_derivative
+from spikerec.lif.integrators.euler import EulerIntegrator
+from spikerec.lif.integrators.exact import ExactIntegrator
+from spikerec.lif.integrators.rk4 import RK4Integrator
+
+INTEGRATORS: dict[str, type[Integrator]] = {
+    cls.name: cls for cls in (EulerIntegrator, ExactIntegrator, RK4Integrator)
+}
+
+
+def get_integrator(integrator: str | Integrator) -> Integrator:
+    """Return the grid integrator named ``integrator`` (an instance passes through).
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown; the message lists the valid names.
+
+    Examples
+    --------
+    >>> get_integrator("rk4").order
+    4.0
+    """
+    if isinstance(integrator, Integrator):
+        return integrator
+    try:
+        return INTEGRATORS[integrator]()
+    except (KeyError, TypeError):
+        raise ParameterError(
+            f"unknown integrator {integrator!r}; valid: {', '.join(INTEGRATORS)}"
+        ) from None
+
+
+__all__ = [
+    "INTEGRATORS",
+    "EulerIntegrator",
+    "ExactIntegrator",
+    "Integrator",
+    "RK4Integrator",
+    "decay_factor",
+    "get_integrator",
+    "membrane_derivative",
+]

@@ -1,0 +1,81 @@
+"""Decoders: output spikes and membranes ``[T, B, C]`` to a class per image."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from spikerec.errors import ParameterError
+from spikerec.validation import check_tensor
+
+
+class Decoded(NamedTuple):
+    """A decoder's verdict.
+
+    Attributes
+    ----------
+    prediction : Tensor [B] of int64
+        Predicted class.
+    silent : Tensor [B] of bool
+        True where no output neuron spiked; the prediction then comes from the
+        membrane potentials, never from a default class.
+    """
+
+    prediction: torch.Tensor
+    silent: torch.Tensor
+
+
+DECODERS: tuple[str, ...] = ("count", "max-membrane", "first-spike")
+
+
+def _argmax_among(candidates: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Index of the highest ``score`` among the ``candidates`` (bool ``[B, C]``)."""
+    return torch.where(candidates, score, torch.full_like(score, -torch.inf)).argmax(dim=1)
+
+
+def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") -> Decoded:
+    """Turn output spikes and membranes ``[T, B, C]`` into classes.
+
+    Parameters
+    ----------
+    method : {"count", "max-membrane", "first-spike"}
+        ``count``: most spikes, ties broken by the highest membrane potential
+        reached. ``max-membrane``: highest membrane potential reached.
+        ``first-spike``: earliest first spike, ties broken by membrane potential.
+        When no neuron spiked, ``count`` and ``first-spike`` fall back on the
+        membrane potential (and report the sample as silent).
+
+    Examples
+    --------
+    >>> spk = torch.zeros(3, 1, 2); mem = torch.zeros(3, 1, 2); mem[1, 0, 1] = 0.5
+    >>> decode(spk, mem)  # silent: class 1 from its membrane, not class 0
+    Decoded(prediction=tensor([1]), silent=tensor([True]))
+    """
+    check_tensor("spikes", spikes, "[T, B, C]", ndim=3)
+    check_tensor("membrane", membrane, "[T, B, C]", ndim=3)
+    if spikes.shape != membrane.shape:
+        raise ParameterError(
+            f"spikes and membrane must both be [T, B, C], got {tuple(spikes.shape)} "
+            f"and {tuple(membrane.shape)}"
+        )
+    if spikes.device != membrane.device:
+        raise ParameterError(
+            f"spikes are on {spikes.device} but membrane on {membrane.device}; "
+            "move both to one device"
+        )
+    peak = membrane.amax(dim=0)
+    counts = spikes.sum(dim=0)
+    silent = counts.sum(dim=1) == 0
+    if method == "count":
+        prediction = _argmax_among(counts == counts.amax(dim=1, keepdim=True), peak)
+    elif method == "max-membrane":
+        prediction = peak.argmax(dim=1)
+    elif method == "first-spike":
+        n_steps = spikes.shape[0]
+        steps = torch.arange(n_steps, device=spikes.device).view(-1, 1, 1).expand_as(spikes)
+        first = torch.where(spikes > 0, steps, torch.full_like(steps, n_steps)).amin(dim=0)
+        prediction = _argmax_among(first == first.amin(dim=1, keepdim=True), peak)
+    else:
+        raise ParameterError(f"unknown decoder {method!r}; valid: {', '.join(DECODERS)}")
+    return Decoded(prediction=prediction, silent=silent)

@@ -1,0 +1,93 @@
+"""CNN front end: an image becomes V4-like feature maps of 64 x 7 x 7 = 3136 units."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.validation import check_like_parameters, check_tensor
+
+V4_CHANNELS = 64
+V4_SIDE = 7
+V4_UNITS = V4_CHANNELS * V4_SIDE * V4_SIDE  # 3136
+
+
+class V4FrontEnd(nn.Module):
+    """Two convolution blocks and adaptive pooling to ``[B, 3136]`` V4 features.
+
+    ``Conv(C->32, 3, pad 1)-ReLU-MaxPool2 -> Conv(32->64, 3, pad 1)-ReLU-MaxPool2``,
+    then adaptive average pooling to 7 x 7, which leaves 28 x 28 input untouched
+    and maps any larger image onto the same 3136 units. Images smaller than
+    28 x 28 (the 8 x 8 digits) are first upsampled bilinearly to 28 x 28.
+
+    Parameters
+    ----------
+    in_channels : int
+        1 (grey) or 3 (colour).
+    hidden_channels : int
+        Channels of the first convolution.
+
+    Notes
+    -----
+    Features are ReLU outputs, >= 0, read downstream as input strengths of the V4
+    units. The front end runs once per image; only the spiking part is stepped.
+
+    Examples
+    --------
+    >>> V4FrontEnd(1)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 3136])
+    >>> V4FrontEnd(3)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 3136])
+    """
+
+    def __init__(self, in_channels: int = 1, hidden_channels: int = 32) -> None:
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ParameterError(f"in_channels={in_channels!r} must be 1 or 3")
+        self.in_channels = in_channels
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, hidden_channels, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(hidden_channels, V4_CHANNELS, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d((V4_SIDE, V4_SIDE)),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map images ``[B, C, H, W]`` (H, W >= 4) to V4 features ``[B, 3136]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            One line naming the problem: not a floating-point tensor, another shape or
+            channel count, images under 4 x 4 pixels, an empty batch, NaN or infinite
+            pixels, a ``meta`` tensor, or another device or dtype than the front end's
+            parameters.
+        """
+        shape = f"[B, {self.in_channels}, H, W]"
+        if not isinstance(images, torch.Tensor):
+            raise ParameterTypeError(
+                f"images must be a torch.Tensor {shape}, got {type(images).__name__}"
+            )
+        if images.dim() != 4 or images.shape[1] != self.in_channels:
+            raise ParameterError(
+                f"images must have shape [B, {self.in_channels}, H, W], got {tuple(images.shape)}"
+            )
+        if images.shape[-1] < 4 or images.shape[-2] < 4:
+            raise ParameterError(
+                f"images must be at least 4 x 4 pixels, got {tuple(images.shape[-2:])}"
+            )
+        check_tensor("images", images, shape, ndim=4)
+        check_like_parameters("images", images, self, "the front end")
+        if images.shape[-1] < 28 or images.shape[-2] < 28:
+            # Two 2x poolings would leave a small image (8 x 8 digits) with 2 x 2 maps;
+            # upsampling first keeps its spatial layout across the 7 x 7 V4 grid.
+            images = F.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
+        maps = self.features[:-1](images)
+        if maps.shape[-2:] != (V4_SIDE, V4_SIDE):  # the adaptive pool is the identity on 7 x 7
+            maps = self.features[-1](maps)
+        return maps.flatten(1)
