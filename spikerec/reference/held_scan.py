@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
-from spikerec.reference.events import after_reset
 
 # Steps scanned at once after a spike; doubled while no spike is found, so a quiet
 # neuron costs a few lfilter calls and a busy one little wasted work per spike.
@@ -89,7 +89,8 @@ def _scan_one(
     """One neuron: fill ``v_pre`` and ``spikes`` [T] in place; return ``(v, left)``."""
     n_steps = drive.shape[0]
     feedback = np.array([1.0, -decay])
-    v_th, refractory_steps = params.v_th, params.refractory_steps
+    v_th, refractory_steps = params.v_th, rules.refractory_steps(params)
+    resets = rules.reset_rule(params).moves_membrane
     n, window = 0, _FIRST_WINDOW_STEPS
     while n < n_steps:
         if left > 0:  # held at the post-reset value, input ignored, no spike
@@ -100,8 +101,8 @@ def _scan_one(
             continue
         stop = min(n_steps, n + window)
         trace, _ = lfilter([1.0], feedback, drive[n:stop], zi=[decay * v])
-        above = trace >= v_th
-        if params.reset == "none":
+        above = rules.fires(trace, v_th)
+        if not resets:
             # No reset: the trajectory ignores spikes; only refractoriness breaks it.
             spikes[n:stop] = above
             first = int(np.argmax(above)) if refractory_steps and above.any() else None
@@ -115,7 +116,7 @@ def _scan_one(
         v_pre[n : n + first + 1] = trace[: first + 1]
         spikes[n + first] = 1.0
         spikes[n + first + 1 : stop] = 0.0
-        v = after_reset(params, float(trace[first]))
+        v = rules.after_reset(params, float(trace[first]))
         left = refractory_steps
         n, window = n + first + 1, _FIRST_WINDOW_STEPS
     return v, left
