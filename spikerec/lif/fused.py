@@ -23,7 +23,7 @@ from spikerec.errors import ParameterError
 from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator
 from spikerec.lif.params import LIFParams
-from spikerec.lif.step import LIFState, held_affine_step, input_term, reset_membrane
+from spikerec.lif.step import LIFState, held_affine_step, input_term
 from spikerec.lif.surrogates import Surrogate
 
 
@@ -56,10 +56,11 @@ class _FusedLIF(torch.autograd.Function):
         # Views of every step made once (unbind), not indexed in the loop: for a
         # small layer the per-step Python overhead is what the loop costs.
         terms = [term] * n_steps if held else term.unbind(0)
+        reset, v_th, v_reset = rules.reset_rule(params), params.v_th, params.v_reset
         for x_t, v_pre_t, s_t in zip(terms, membrane.unbind(0), spikes.unbind(0), strict=True):
             v_pre = torch.add(x_t, v, alpha=a, out=v_pre_t)
-            s = rules.fires(v_pre, params.v_th, out=s_t)
-            v = reset_membrane(v_pre, s, params, params.v_th)
+            s = rules.fires(v_pre, v_th, out=s_t)
+            v = reset.after(v_pre, s, v_th, v_reset)
         ctx.save_for_backward(membrane, spikes)
         ctx.params, ctx.coefficients, ctx.surrogate = params, (a, b), surrogate
         ctx.detach_reset, ctx.held = detach_reset, held
