@@ -49,7 +49,7 @@ MOVED: dict[str, str] = {
     "spikerec.baselines.fit": "spikerec.compare.baselines.fit",
     "spikerec.baselines.gan": "spikerec.compare.baselines.gan",
     "spikerec.baselines.rnn": "spikerec.compare.baselines.rnn",
-    "spikerec.runner": "spikerec.commands.recognizer_runs",
+    "spikerec.runner": "spikerec.commands.train",
     "spikerec.membrane_trace": "spikerec.commands.simulate",
     "spikerec.cli": "spikerec.commands.cli",
     "spikerec.runs": "spikerec.run_folders",
@@ -67,6 +67,15 @@ _EXTRA_NAMES: dict[str, dict[str, str]] = {
         "Decoded": "spikerec.recognition.decoders",
         "decode": "spikerec.recognition.decoders",
     },
+    # runner.py held train, evaluate and trace; each command has its own module now.
+    "spikerec.runner": {
+        "SPLITS": "spikerec.training.trained_model",
+        "load_model": "spikerec.training.trained_model",
+        "eval_summary": "spikerec.commands._common",
+        "run_evaluation": "spikerec.commands.evaluate",
+        "run_trace": "spikerec.commands.trace",
+    },
+    "spikerec.cli": {"MAX_SIMULATION_VALUES": "spikerec.commands.simulate"},
 }
 
 
