@@ -111,4 +111,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     """Make the old module paths importable (idempotent)."""
     if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        # First: behind the path finder, ``spikerec.integrators.exact`` would be found
+        # through its aliased parent's ``__path__`` and executed a second time, as a
+        # new module with its own copies of the classes.
+        sys.meta_path.insert(0, _AliasFinder())
