@@ -57,6 +57,7 @@ MOVED: dict[str, str] = {
 
 #: Names an old module exported that now live in a module of a lower layer.
 _EXTRA_NAMES: dict[str, dict[str, str]] = {
+    "spikerec.integrators.events": {"after_reset": "spikerec.lif.rules"},
     "spikerec.integrators": {
         "ContinuousResult": "spikerec.reference.events",
         "simulate_event_driven": "spikerec.reference.event_driven",

@@ -262,6 +262,13 @@ OLD_NAMES: dict[str, list[str]] = json.loads(
 # Old flat modules whose path is now a package: the package does not re-export all of
 # their names yet (their owners are on it). Remove a mark once that package does.
 NOT_YET = {"spikerec.compare", "spikerec.training"}
+# Public names removed on purpose, with the reason.
+DROPPED: dict[str, dict[str, str]] = {
+    "spikerec.integrators.events": {
+        "jump_spikes": "the event-driven engine's spike test for reset='none', which the "
+        "continuous engines now refuse (lif/rules.py)",
+    },
+}
 
 
 @pytest.mark.parametrize(
@@ -277,7 +284,8 @@ def test_every_public_name_of_an_old_module_is_still_there(old):
     """The public names each module defined at commit 6b47047 (tests/data/
     names-before-restructure.json, read from that commit's source)."""
     module = importlib.import_module(old)
-    missing = [name for name in OLD_NAMES[old] if not hasattr(module, name)]
+    dropped = DROPPED.get(old, {})
+    missing = [n for n in OLD_NAMES[old] if n not in dropped and not hasattr(module, n)]
     assert not missing, f"{old} lost {missing}"
 
 

@@ -104,17 +104,23 @@ class TraceResult:
     ----------
     grid : GridResult
         Membrane trace ``[T, 1]`` and spikes of the neuron.
-    drive : ndarray [T]
-        Per step: the held current (step input) or the summed weight of arriving
-        spikes (Poisson input).
+    x : ndarray [T]
+        The input of each step, as ``x`` of :func:`spikerec.lif_step`: the held current
+        (step input) or the summed weight of the spikes arriving in the step (Poisson
+        input). The ``drive`` column of ``membrane_trace.csv``.
     input_neuron, input_times_ms : ndarray [E]
         Presynaptic spikes (empty for the step input).
     """
 
     grid: GridResult
-    drive: np.ndarray
+    x: np.ndarray
     input_neuron: np.ndarray
     input_times_ms: np.ndarray
+
+    @property
+    def drive(self) -> np.ndarray:
+        """The earlier name of :attr:`x` (``drive`` now means ``u = r_m * I`` only)."""
+        return self.x
 
 
 def run_membrane_trace(
@@ -132,11 +138,11 @@ def run_membrane_trace(
     rng = np.random.default_rng(config.seed)
     if config.input == "step":
         t_start = np.arange(n_steps) * params.dt_ms
-        drive = np.where(
+        current = np.where(
             (t_start >= config.step_on_ms) & (t_start < config.step_off_ms), config.current, 0.0
         )
-        grid = simulate(params, current=drive, integrator=integrator)
-        return TraceResult(grid, drive, np.zeros(0, dtype=np.int64), np.zeros(0))
+        grid = simulate(params, current=current, integrator=integrator)
+        return TraceResult(grid, current, np.zeros(0, dtype=np.int64), np.zeros(0))
     weights = rng.normal(config.weight_mean, config.weight_std, size=config.n_inputs)
     neuron, times = poisson_spike_times(config.n_inputs, config.rate_hz, config.duration_ms, rng)
     raster = spike_raster(neuron, times, config.n_inputs, params.dt_ms, n_steps)
@@ -161,9 +167,10 @@ def write_membrane_trace(
     def write_csv(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
+            # "drive" is the step input x; the column keeps its name (a file format)
             writer.writerow(["t_ms", "v_pre_reset", "spike", "drive"])
             for t, v, s, d in zip(
-                grid.t_ms, grid.v[:, 0], grid.spikes[:, 0], result.drive, strict=True
+                grid.t_ms, grid.v[:, 0], grid.spikes[:, 0], result.x, strict=True
             ):
                 writer.writerow([f"{t:.6g}", f"{v:.10g}", int(s), f"{d:.10g}"])
 
