@@ -62,6 +62,7 @@ from spikerec.reference.grid import GridResult, simulate
 from spikerec.reference.inputs import poisson_spike_times, spike_raster
 from spikerec.reference.scipy_ivp import solve_ivp_lif
 from spikerec.training.loop import EvalResult, TrainConfig, TrainResult, evaluate, train
+from spikerec.training.trained_model import TrainedModel, load_model
 
 _compat.install()
 
@@ -121,6 +122,7 @@ __all__ = [
     "Surrogate",
     "TrainConfig",
     "TrainResult",
+    "TrainedModel",
     "Triangle",
     "V4FrontEnd",
     "__version__",
@@ -133,6 +135,7 @@ __all__ = [
     "lif_sequence",
     "lif_step",
     "load_dataset",
+    "load_model",
     "make_encoder",
     "poisson_spike_times",
     "run_compare",
