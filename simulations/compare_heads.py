@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from spikerec.compare import ENTRIES, CompareConfig, parse_entries, run_compare
 from spikerec.compare.baselines.augment import parse_augmentations
 from spikerec.compare.report import terminal_table, write_compare_outputs
-from spikerec.data.loading import load_dataset
 from spikerec.run_folders import new_run_dir
 
 
@@ -40,12 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_fraction=args.train_fraction,
     )
     # the splits run_compare would load for the first seed (same fractions)
-    dataset = load_dataset(
-        args.data,
-        seed=config.seeds[0],
-        val_fraction=config.train.val_fraction,
-        test_fraction=config.train.test_fraction,
-    )
+    dataset = config.load_splits(config.seeds[0])
     run_dir = new_run_dir(args.out, "compare")
     started = time.perf_counter()
     outcome = run_compare(config, first_dataset=dataset)
