@@ -183,16 +183,18 @@ def run_epochs(
     >>> x = torch.cat([torch.randn(20, 2, generator=gen) + 3, torch.randn(20, 2, generator=gen)])
     >>> y = torch.cat([torch.zeros(20, dtype=torch.long), torch.ones(20, dtype=torch.long)])
     >>> model = nn.Linear(2, 2)
-    >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> _ = nn.init.zeros_(model.weight), nn.init.zeros_(model.bias)
+    >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     >>> scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     >>> def step(index, epoch, step):
     ...     loss = F.cross_entropy(model(x[index]), y[index])
     ...     optimizer.zero_grad(); loss.backward(); optimizer.step()
-    ...     return BatchTotals(float(loss) * len(index), 0, len(index))
+    ...     return BatchTotals(float(loss.detach()) * len(index), 0, len(index))
     >>> class Scores:
     ...     silent_fraction = 0.0
     ...     def __init__(self):
-    ...         self.accuracy = float((model(x).argmax(1) == y).float().mean())
+    ...         with torch.no_grad():
+    ...             self.accuracy = float((model(x).argmax(1) == y).float().mean())
     >>> state, best = TrainState(), snapshot(model)
     >>> run_epochs(model, state, best, epochs=3, patience=0, batch_size=8, n_train=40,
     ...            generator=gen, scheduler=scheduler, train_batch=step, validate=Scores)

@@ -147,13 +147,16 @@ def _rbf_search(
     for k in GAMMA_OCTAVES:
         gamma = gamma_0 * 2.0**k
         kernel = np.exp(-gamma * distances)
+        # The fold's blocks of this kernel, cut once for every C.
+        blocks = [
+            (kernel[np.ix_(fit_rows, fit_rows)], kernel[np.ix_(held_rows, fit_rows)])
+            for fit_rows, held_rows in folds
+        ]
         for c in RBF_C:
             accuracy = []
-            for train_index, test_index in folds:
-                model = SVC(C=c, kernel="precomputed")
-                model.fit(kernel[np.ix_(train_index, train_index)], y[train_index])
-                predicted = model.predict(kernel[np.ix_(test_index, train_index)])
-                accuracy.append(float(np.mean(predicted == y[test_index])))
+            for (fit_rows, held_rows), (fit_block, held_block) in zip(folds, blocks, strict=True):
+                model = SVC(C=c, kernel="precomputed").fit(fit_block, y[fit_rows])
+                accuracy.append(float(np.mean(model.predict(held_block) == y[held_rows])))
             point = {"C": c, "gamma": gamma}
             grid.append(point)
             scores.append(float(np.mean(accuracy)))
@@ -176,9 +179,9 @@ def _linear_search(
     grid, scores = [], []
     for c in LINEAR_C:
         accuracy = []
-        for train_index, test_index in folds:
-            model = machine(c).fit(x[train_index], y[train_index])
-            accuracy.append(float(np.mean(model.predict(x[test_index]) == y[test_index])))
+        for fit_rows, held_rows in folds:
+            model = machine(c).fit(x[fit_rows], y[fit_rows])
+            accuracy.append(float(np.mean(model.predict(x[held_rows]) == y[held_rows])))
         grid.append({"C": c})
         scores.append(float(np.mean(accuracy)))
     params = grid[int(np.argmax(scores))]
