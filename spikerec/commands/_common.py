@@ -8,7 +8,7 @@ from typing import Any
 
 from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write, atomic_write_text
-from spikerec.training.loop import EvalResult
+from spikerec.training.evaluation import EvalResult
 
 
 def check_threads(threads: int) -> None:

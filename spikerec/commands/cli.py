@@ -300,7 +300,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    from spikerec.training.loop import TrainConfig
+    from spikerec.training.config import TrainConfig
 
     names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
     return TrainConfig(**{name: getattr(args, name) for name in names})
@@ -308,7 +308,7 @@ def _train_config(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     from spikerec.commands import train
-    from spikerec.training.loop import TrainConfig
+    from spikerec.training.config import TrainConfig
 
     # Resuming uses the run's stored configuration; the other flags are ignored.
     config = TrainConfig() if args.resume else _train_config(args)
@@ -355,7 +355,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     from spikerec.recognition.decoders import DECODERS
     from spikerec.recognition.encoders import ENCODERS
     from spikerec.recognition.recognizer import HEADS
-    from spikerec.training.loop import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+    from spikerec.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
     cfg = TrainConfig()
     tr = commands.add_parser(
@@ -642,7 +642,7 @@ def _compare_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from spikerec.compare.config import CompareConfig
-    from spikerec.training.loop import TrainConfig
+    from spikerec.training.config import TrainConfig
 
     if args.seeds < 1:
         raise ParameterError(f"--seeds={args.seeds} must be >= 1")

@@ -20,7 +20,7 @@ from spikerec.compare.config import CompareConfig
 from spikerec.compare.harness import CompareOutcome, run_compare
 from spikerec.compare.report import write_compare_outputs
 from spikerec.compare.store import CompareStore
-from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError, RunError, SpikerecError
 from spikerec.run_folders import new_run_dir
 
@@ -148,13 +148,7 @@ def run(options: CompareOptions) -> CompareRun:
 
 
 def _first_splits(config: CompareConfig) -> DatasetSplits:
-    return load_dataset(
-        config.data,
-        seed=config.seeds[0],
-        data_root=config.data_root,
-        val_fraction=config.train.val_fraction,
-        test_fraction=config.train.test_fraction,
-    )
+    return config.load_splits(config.seeds[0])
 
 
 def _resumed(run_folder: str | Path) -> tuple[CompareConfig, DatasetSplits, CompareStore]:

@@ -15,7 +15,7 @@ from typing import Any
 from spikerec.commands._common import eval_summary, save_figure, write_json
 from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write_text, new_run_dir
-from spikerec.training.loop import EvalResult, eval_generator, evaluate
+from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
 from spikerec.training.trained_model import SPLITS, get_split, load_model, matching_dataset
 
 
@@ -75,7 +75,7 @@ def run(options: EvaluateOptions) -> EvaluateRun:
     --------
     >>> import tempfile
     >>> from spikerec.commands import train
-    >>> from spikerec.training.loop import TrainConfig
+    >>> from spikerec.training.config import TrainConfig
     >>> config = TrainConfig(data="synthetic", epochs=1, n_steps=2)
     >>> trained = train.run(train.TrainOptions(config, out=tempfile.mkdtemp(), progress=False))
     >>> done = run(EvaluateOptions(trained.run_dir, split="val", out=tempfile.mkdtemp()))

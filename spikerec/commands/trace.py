@@ -21,7 +21,7 @@ import torch
 from spikerec.commands._common import save_figure, write_json
 from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write_text, new_run_dir
-from spikerec.training.loop import eval_generator, predict
+from spikerec.training.evaluation import eval_generator, predict
 from spikerec.training.trained_model import SPLITS, get_split, load_model, matching_dataset
 
 
@@ -85,7 +85,7 @@ def run(options: OutputTraceOptions) -> OutputTraceRun:
     --------
     >>> import tempfile
     >>> from spikerec.commands import train
-    >>> from spikerec.training.loop import TrainConfig
+    >>> from spikerec.training.config import TrainConfig
     >>> config = TrainConfig(data="synthetic", epochs=1, n_steps=3)
     >>> trained = train.run(train.TrainOptions(config, out=tempfile.mkdtemp(), progress=False))
     >>> done = run(OutputTraceOptions(trained.run_dir, index=5, out=tempfile.mkdtemp()))

@@ -17,17 +17,18 @@ from spikerec.commands._common import (
     save_figure,
     write_json,
 )
-from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.data.loading import DatasetSplits
 from spikerec.errors import CheckpointError, ParameterError, TrainingDiverged
 from spikerec.run_folders import new_run_dir
 from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
+from spikerec.training.config import TrainConfig, load_splits
 from spikerec.training.distributed import (
     all_ranks_ok,
     current_placement,
     init_from_environment,
     leave_process_group,
 )
-from spikerec.training.loop import TrainConfig, TrainResult, train
+from spikerec.training.loop import TrainResult, train
 
 
 @dataclass(frozen=True)
@@ -150,17 +151,7 @@ def run_training(
                 f"--resume takes a run folder or its checkpoint.pt, not {str(resume)!r}: "
                 f"the run would go on writing {run_dir / 'checkpoint.pt'}, another file"
             )
-    data = (
-        dataset
-        if dataset is not None
-        else load_dataset(
-            config.data,
-            seed=config.seed,
-            data_root=config.data_root,
-            val_fraction=config.val_fraction,
-            test_fraction=config.test_fraction,
-        )
-    )
+    data = dataset if dataset is not None else load_splits(config)
     place = current_placement()
     setup_error: Exception | None = None
     if place.is_main and resume is None:  # under torchrun only rank 0 writes

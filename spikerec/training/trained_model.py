@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-from spikerec.data.loading import DatasetSplits, Split, load_dataset
+from spikerec.data.loading import DatasetSplits, Split
 from spikerec.errors import CheckpointError, DatasetError, ParameterError
 from spikerec.recognition.recognizer import Recognizer
 from spikerec.training.checkpoints import load_checkpoint
+from spikerec.training.config import load_splits
 from spikerec.training.loop import TrainConfig, build_model
 
 #: The splits of a dataset a trained model can be scored on.
@@ -160,13 +161,7 @@ def matching_dataset(
     """
     _, config, meta = trained
     name = data if data is not None else meta["name"]
-    dataset = load_dataset(
-        name,
-        seed=config.seed,
-        data_root=data_root if data_root is not None else config.data_root,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-    )
+    dataset = load_splits(config, data=name, data_root=data_root)
     expected = tuple(int(v) for v in meta["image_shape"])
     if tuple(dataset.image_shape) != expected:
         raise DatasetError(
