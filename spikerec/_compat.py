@@ -110,7 +110,23 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Make the old module paths importable (idempotent)."""
+    """Make the old module paths importable (idempotent).
+
+    An old path whose last name is also a public name of its package
+    (``spikerec.simulate``, the module, beside ``spikerec.simulate``, the function)
+    is registered at once: imported later, the import system would set the module
+    as the package's attribute and hide the function.
+    """
+    for old, new in MOVED.items():
+        parent, _, child = old.rpartition(".")
+        owner = sys.modules.get(parent)
+        if (
+            old not in sys.modules
+            and new in sys.modules
+            and owner is not None
+            and not isinstance(getattr(owner, child, None), (types.ModuleType, type(None)))
+        ):
+            sys.modules[old] = sys.modules[new]
     if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
         # First: behind the path finder, ``spikerec.integrators.exact`` would be found
         # through its aliased parent's ``__path__`` and executed a second time, as a

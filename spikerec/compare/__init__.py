@@ -23,3 +23,40 @@ __all__ = [
     "parse_entries",
     "run_compare",
 ]
+
+# Names of the flat module ``spikerec.compare`` of spikerec 0.1 that now live in the
+# modules of this package, looked up on first use (PEP 562).
+_OLD_NAMES = {
+    **dict.fromkeys(
+        (
+            "AUGMENT_BASELINES",
+            "NEURAL_ENTRIES",
+            "REFERENCE_ENTRY",
+            "REUSES_MODEL_OF",
+            "SEQUENCE_ENTRIES",
+            "SVM_ENTRIES",
+        ),
+        "spikerec.compare.config",
+    ),
+    **dict.fromkeys(
+        (
+            "augmentation_effects",
+            "lif_time_course",
+            "row_label",
+            "run_entry",
+            "seed_splits",
+            "stratified_fraction",
+            "summarize",
+        ),
+        "spikerec.compare.harness",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    home = _OLD_NAMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'spikerec.compare' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -25,3 +25,25 @@ __all__ = [
     "load_splits",
     "train",
 ]
+
+# Names of the flat module ``spikerec.training`` of spikerec 0.1 that now live in the
+# modules of this package, looked up on first use (PEP 562).
+_OLD_NAMES = {
+    "LOSSES": "spikerec.training.config",
+    "OPTIMIZERS": "spikerec.training.config",
+    "SCHEDULES": "spikerec.training.config",
+    "TrainState": "spikerec.training.epochs",
+    "dataset_meta": "spikerec.training.loop",
+    "eval_generator": "spikerec.training.evaluation",
+    "loss_of": "spikerec.training.loop",
+    "predict": "spikerec.training.evaluation",
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    home = _OLD_NAMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'spikerec.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
