@@ -190,6 +190,13 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.gca() if ax is None else ax
 
 
+def _xlabel(ax: Axes, text: str) -> None:
+    """Label the x axis, unless a subplot below shares it (then that one carries it)."""
+    spec = ax.get_subplotspec()
+    shared = len(ax.get_shared_x_axes().get_siblings(ax)) > 1
+    ax.set_xlabel("" if shared and spec is not None and not spec.is_last_row() else text)
+
+
 def legend_outside(ax: Axes, handles: Sequence[Any] | None = None, **kwargs: Any) -> Any:
     """A legend right of the axes, outside the data area (constrained layout makes room).
 
@@ -283,7 +290,7 @@ def plot_membrane_trace(
             color=_SPIKE_COLOR,
             label=_spike_word(int(times.size)),
         )
-    ax.set_xlabel(TIME_LABEL)
+    _xlabel(ax, TIME_LABEL)
     ax.set_ylabel(VOLTAGE_LABEL)
     legend_outside(ax)
     return ax
@@ -317,7 +324,7 @@ def plot_input_current(
     ax = _axes(ax)
     t_ms, current = to_numpy(t_ms, "t_ms").ravel(), to_numpy(current, "current").ravel()
     ax.step(t_ms, current, where="post", color="tab:green", lw=1.2, label=label)
-    ax.set_xlabel(TIME_LABEL)
+    _xlabel(ax, TIME_LABEL)
     ax.set_ylabel("input current (a.u.)")
     legend_outside(ax)
     return ax
@@ -361,7 +368,7 @@ def plot_lif(
     ----------
     out : LIFOutput or HeadOutput
         Anything with ``spikes`` and ``membrane`` of shape ``[T, B, *shape]``
-        (tensors or arrays; pre-reset membranes, as [`LIF`][spikerec.LIF] returns).
+        (tensors or arrays; pre-reset membranes, as :class:`~spikerec.LIF` returns).
     neuron : int or sequence of int
         Flat index into ``*shape``, or one index per dimension (e.g. ``(c, y, x)``).
     batch : int
@@ -487,7 +494,7 @@ def plot_raster(
         size = float(np.clip(0.8 * height_pt / max(rows, 1), 0.5, 6.0))
         ax.plot(times_ms, neuron, ls="none", marker="|", ms=size, mew=0.6, color=_SPIKE_COLOR)
         ax.set_ylim(-0.5, rows - 0.5)
-    ax.set_xlabel(TIME_LABEL)
+    _xlabel(ax, TIME_LABEL)
     ax.set_ylabel("input neuron")
     return ax
 
@@ -594,7 +601,7 @@ def plot_training_curve(history: Sequence[Mapping[str, float]], *, ax: Axes | No
     ----------
     history : sequence of dicts
         One dict per epoch with ``epoch``, ``train_loss``, ``train_accuracy`` and
-        ``val_accuracy`` (as recorded by [`train`][spikerec.training.loop.train]).
+        ``val_accuracy`` (as recorded by :func:`spikerec.training.loop.train`).
     ax : Axes, optional
 
     Returns
@@ -789,7 +796,7 @@ def plot_output_membranes(
             color="0.3",
             va="bottom",
         )
-    ax.set_xlabel(TIME_LABEL)
+    _xlabel(ax, TIME_LABEL)
     ax.set_ylabel(VOLTAGE_LABEL)
     legend_outside(ax, handles, fontsize="x-small")
     return ax

@@ -358,7 +358,7 @@ def export_nir(
     ----------
     model_or_layers : Recognizer, LIFHead or (torch.nn.Linear, LIF)
         A recogniser with an LIF head, the head itself, or a bare pair of synapses
-        ``Linear(N -> C)`` and a delta-synapse [`LIF`][spikerec.LIF] layer of C
+        ``Linear(N -> C)`` and a delta-synapse :class:`~spikerec.LIF` layer of C
         neurons (in either order). The front end and the V4 encoder are not
         exported: the graph's input is the V4 spike trains ``[T, B, N]``.
     path : str or PathLike
@@ -371,7 +371,7 @@ def export_nir(
     allow_nonstandard_reset : bool
         Write a layer with ``reset="subtract"`` or ``"none"`` anyway. NIR's LIF
         always resets *to* ``v_reset``; the true reset goes into the metadata, which
-        [`import_nir`][spikerec.interop.import_nir] honours and other NIR readers
+        :func:`import_nir` honours and other NIR readers
         ignore (they reset to ``v_reset`` and get other spikes).
 
     Returns
@@ -704,7 +704,7 @@ def import_nir(
     integrator: str | None = None,
     surrogate: str | Surrogate = FastSigmoid(),
 ) -> LIFHead:
-    """Build a [`LIFHead`][spikerec.recognition.heads.LIFHead] (synapses + LIF) from a NIR graph.
+    """Build a :class:`~spikerec.recognition.heads.LIFHead` (synapses + LIF) from a NIR graph.
 
     Parameters
     ----------
@@ -715,7 +715,7 @@ def import_nir(
         spike convention): ``"discrete"``, forward-Euler steps of ``dt_ms`` with each
         step's input held, as snntorch and norse read and write graphs; or
         ``"continuous"``, NIR's ODE in seconds with Dirac spikes. Required for such
-        graphs; a graph written by [`export_nir`][spikerec.interop.export_nir]
+        graphs; a graph written by :func:`export_nir`
         records its form and is rebuilt exactly.
     dt_ms : float, optional
         Step in ms. Discrete form: the step the file's ``tau`` refers to (a graph
