@@ -61,7 +61,10 @@ from spikerec.reference.events import ContinuousResult
 from spikerec.reference.grid import GridResult, simulate
 from spikerec.reference.inputs import poisson_spike_times, spike_raster
 from spikerec.reference.scipy_ivp import solve_ivp_lif
-from spikerec.training.loop import EvalResult, TrainConfig, TrainResult, evaluate, train
+from spikerec.training.config import TrainConfig
+from spikerec.training.evaluation import EvalResult, evaluate
+from spikerec.training.loop import TrainResult, train
+from spikerec.training.trained_model import TrainedModel, load_model
 
 _compat.install()
 
@@ -121,6 +124,7 @@ __all__ = [
     "Surrogate",
     "TrainConfig",
     "TrainResult",
+    "TrainedModel",
     "Triangle",
     "V4FrontEnd",
     "__version__",
@@ -133,6 +137,7 @@ __all__ = [
     "lif_sequence",
     "lif_step",
     "load_dataset",
+    "load_model",
     "make_encoder",
     "poisson_spike_times",
     "run_compare",

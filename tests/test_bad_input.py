@@ -577,7 +577,7 @@ SIMULATE_FLAGS = {
     "tiny-dt": (["--dt-ms", "1e-9"], "too large"),
     "too-many-inputs": (["--n-inputs", "100000000"], "too large"),
     "step-input-too-long": (["--input", "step", "--duration-ms", "1e9"], "too large"),
-    "seed<0": (["--seed", "-1"], "--seed=-1"),
+    "seed<0": (["--seed", "-1"], "seed=-1 must be an integer >= 0"),
     "rk4-unstable": (["--integrator", "rk4", "--tau-mem-ms", "0.3"], "unstable.*rk4"),
     "tau-not-a-number": (["--tau-mem-ms", "ten"], "invalid float value: 'ten'"),
     "n_inputs-not-int": (["--n-inputs", "2.5"], "invalid int value: '2.5'"),

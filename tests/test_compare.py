@@ -164,6 +164,15 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
     assert len(rows["lif"]["accuracy_by_steps"]) == 6
     assert rows["softmax"]["ops_kind"] == "MAC" and rows["lif"]["ops_kind"] == "SOP"
     assert rows["rnn"]["ops_kind"] == "MAC" and rows["cnn-rnn"]["ops_kind"] == "MAC"
+    # Every SVM run records its searched grid and the values cross-validation chose.
+    for run in (r for r in results["runs"] if r["entry"].startswith("svm-")):
+        details = run["details"]
+        for name, value in details["best_params"].items():
+            assert value in details["grid"][name]
+        assert len(details["cv_accuracy"]) == np.prod([len(v) for v in details["grid"].values()])
+        if run["entry"] != "svm-linear":
+            gammas = details["grid"]["gamma"]
+            assert gammas[0] < details["gamma_reference"] < gammas[-1]
     assert results["config"]["augment"] == ["none"] and results["config"]["train_fraction"] == 1.0
     csv_lines = (run_dir / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 2 * len(ENTRIES)

@@ -81,7 +81,7 @@ def test_sparse_raster_gives_the_dense_result(rng):
     params = LIFParams(tau_mem_ms=10.0, dt_ms=0.5, r_m=10.0)
     neuron = rng.integers(0, 40, size=400)
     times = np.sort(rng.uniform(0.0, 100.0, size=400))
-    times[:5] = 0.0  # t = 0 counts in step 0
+    times[:5] = 0.5  # the end of step 0: counts in step 0
     neuron[:5] = 3  # the same input several times in one step
     dense = spike_raster(neuron, times, 40, 0.5, 200)
     sparse = spike_raster(neuron, times, 40, 0.5, 200, sparse=True)

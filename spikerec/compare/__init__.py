@@ -1,12 +1,13 @@
 """The comparison harness: the LIF head against softmax heads, SVMs, RNNs, with seeds and tests.
 
 - :mod:`~spikerec.compare.config`: :class:`CompareConfig` and the entry names;
-- :mod:`~spikerec.compare.harness`: :func:`run_compare` and what one entry does;
+- :mod:`~spikerec.compare.entries`: the entries as objects that say how they run;
+- :mod:`~spikerec.compare.harness`: :func:`run_compare` and the summaries;
 - :mod:`~spikerec.compare.jobs`: tasks in parallel processes (``--jobs``);
 - :mod:`~spikerec.compare.store`: finished work on disk (``--resume``);
 - :mod:`~spikerec.compare.report`: the table, ``report.md`` and figures;
 - :mod:`~spikerec.compare.stats`: confidence intervals, McNemar, decision latency;
-- :mod:`~spikerec.compare.baselines`: the RNN, CNN-RNN and GAN-augmentation baselines.
+- :mod:`~spikerec.compare.baselines`: the SVM, RNN, CNN-RNN and GAN-augmentation baselines.
 
 Importing it loads scikit-learn.
 """

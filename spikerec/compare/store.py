@@ -27,10 +27,11 @@ import torch
 from spikerec.compare.baselines.augment import AugmentRecord
 from spikerec.compare.baselines.fit import FitConfig
 from spikerec.compare.baselines.gan import GANConfig
-from spikerec.compare.harness import CompareConfig, EntryResult
+from spikerec.compare.config import CompareConfig
+from spikerec.compare.entries import EntryResult
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.run_folders import atomic_write, atomic_write_text
-from spikerec.training.loop import TrainConfig
+from spikerec.training.config import TrainConfig
 
 CONFIG_FILE = "compare_config.json"
 FINISHED_DIR = "finished"

@@ -20,9 +20,10 @@ from __future__ import annotations
 import torch
 
 from spikerec.errors import ParameterError
+from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator
 from spikerec.lif.params import LIFParams
-from spikerec.lif.step import LIFState, held_affine_step, input_term, reset_membrane
+from spikerec.lif.step import LIFState, held_affine_step, input_term
 from spikerec.lif.surrogates import Surrogate
 
 
@@ -55,10 +56,11 @@ class _FusedLIF(torch.autograd.Function):
         # Views of every step made once (unbind), not indexed in the loop: for a
         # small layer the per-step Python overhead is what the loop costs.
         terms = [term] * n_steps if held else term.unbind(0)
+        reset, v_th, v_reset = rules.reset_rule(params), params.v_th, params.v_reset
         for x_t, v_pre_t, s_t in zip(terms, membrane.unbind(0), spikes.unbind(0), strict=True):
             v_pre = torch.add(x_t, v, alpha=a, out=v_pre_t)
-            s = torch.ge(v_pre, params.v_th, out=s_t)
-            v = reset_membrane(v_pre, s, params, params.v_th)
+            s = rules.fires(v_pre, v_th, out=s_t)
+            v = reset.after(v_pre, s, v_th, v_reset)
         ctx.save_for_backward(membrane, spikes)
         ctx.params, ctx.coefficients, ctx.surrogate = params, (a, b), surrogate
         ctx.detach_reset, ctx.held = detach_reset, held
@@ -130,12 +132,10 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
     params: LIFParams = ctx.params
     a, _ = ctx.coefficients
     theta = params.v_th - params.v_reset
-    if params.reset == "none" or (ctx.detach_reset and params.reset == "subtract"):
-        mode = "identity"  # d v_post / d v_pre = 1
-    elif params.reset == "subtract" and not ctx.detach_reset:
-        mode = "subtract"  # d v_post / d v_pre = 1 - theta * slope
-    else:
-        mode = "general"
+    reset = rules.reset_rule(params)
+    # d v_post / d v_pre = c0 + c1 * slope where the reset allows it (subtract, none):
+    # then a step is three tensor operations besides the surrogate slope.
+    affine = reset.affine_derivative(theta, ctx.detach_reset)
     n_steps = membrane.shape[0]
     grad_pre = None if ctx.held else torch.empty_like(membrane)
     grad_held = None
@@ -147,21 +147,25 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
         upstream, scale = (grad_v_final, 1.0) if t == n_steps - 1 else (g, a)
         if upstream is None:
             g = torch.zeros_like(slope) if spike_grad is None else slope.mul_(spike_grad)
-        elif mode == "identity":
+        elif affine is not None and affine[1] == 0.0:  # d v_post / d v_pre = c0
+            c0 = affine[0] * scale
             g = (
-                upstream * scale
+                upstream * c0
                 if spike_grad is None
-                else slope.mul_(spike_grad).add_(upstream, alpha=scale)
+                else slope.mul_(spike_grad).add_(upstream, alpha=c0)
             )
-        elif mode == "subtract":
+        elif affine is not None:  # g = c0 u + slope (grad_spike + c1 u), u scaled upstream
+            c0, c1 = affine[0] * scale, affine[1] * scale
             g = (
-                torch.mul(upstream, -theta * scale)
+                torch.mul(upstream, c1)
                 if spike_grad is None
-                else torch.add(spike_grad, upstream, alpha=-theta * scale)
+                else torch.add(spike_grad, upstream, alpha=c1)
             )
-            g = g.mul_(slope).add_(upstream, alpha=scale)
+            g = g.mul_(slope).add_(upstream, alpha=c0)
         else:
-            through = _through_reset(params, ctx.detach_reset, slope, membrane[t], spikes[t], theta)
+            through = reset.derivative(
+                slope, membrane[t], spikes[t], theta, params.v_reset, ctx.detach_reset
+            )
             g = torch.mul(upstream, scale).mul_(through)
             if spike_grad is not None:
                 g = g.addcmul_(slope, spike_grad)
@@ -183,13 +187,9 @@ def _through_reset(
     theta: float,
 ) -> torch.Tensor | None:
     """``d v_post / d v_pre`` (same shape as ``v_pre``), or None where it is exactly 1."""
-    if params.reset == "none" or (detach_reset and params.reset == "subtract"):
-        return None
-    if detach_reset:
-        return 1.0 - spikes
-    if params.reset == "subtract":
-        return slope * -theta + 1.0
-    return (params.v_reset - v_pre) * slope + (1.0 - spikes)
+    return rules.reset_rule(params).derivative(
+        slope, v_pre, spikes, theta, params.v_reset, detach_reset
+    )
 
 
 def lif_sequence_fused(

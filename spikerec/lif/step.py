@@ -1,6 +1,7 @@
-"""Pure torch step functions of the LIF neuron: the one home of the membrane update.
+"""Pure torch step functions of the LIF neuron: the rules of :mod:`spikerec.lif.rules` in order.
 
-One step of length ``dt_ms`` does, in this order, for every integrator:
+One step of length ``dt_ms`` does, in the order of :data:`spikerec.lif.rules.STEP_ORDER`,
+for every integrator:
 
 1. integrate the membrane equation over the step (the integrator's job), then add
    the jumps of delta-synapse spikes arriving in the step;
@@ -20,6 +21,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.surrogates import FastSigmoid, Surrogate, get_surrogate
@@ -236,21 +238,19 @@ def _lif_step(
     threshold = params.v_th if v_th is None else v_th
 
     v_pre = subthreshold_update(state.v, x, params, method, synapse, tau, x_mid, x_end)
-    refractory = params.refractory_steps > 0
-    if refractory:
+    n_refractory = params.refractory_steps
+    if n_refractory:
         free = state.refractory_steps_left <= 0
-        v_pre = torch.where(free, v_pre, state.v)
+        v_pre = rules.hold_refractory(v_pre, state.v, free)
 
-    spikes = spike_fn(v_pre - threshold)
-    if refractory:
+    spikes = spike_fn(v_pre - threshold)  # rules.fires forward, surrogate backward
+    if n_refractory:
         spikes = spikes * free
     v_post = reset_membrane(v_pre, spikes.detach() if detach_reset else spikes, params, threshold)
 
-    if refractory:
-        left = torch.where(
-            spikes.detach() > 0,
-            torch.full_like(state.refractory_steps_left, params.refractory_steps),
-            (state.refractory_steps_left - 1).clamp(min=0),
+    if n_refractory:
+        left = rules.next_refractory_left(
+            state.refractory_steps_left, spikes.detach(), n_refractory
         )
     else:
         left = state.refractory_steps_left
@@ -267,7 +267,7 @@ def held_affine_step(
     integrator's input gain for a held current), ``c = (1 - a) v_rest``.
     """
     a, gain = method.held_coefficients(params.dt_ms, tau_mem_ms)
-    b = params.r_m / tau_mem_ms if synapse == "delta" else params.r_m * gain
+    b = rules.jump_gain(params, tau_mem_ms) if synapse == "delta" else params.r_m * gain
     return a, b, (1.0 - a) * params.v_rest
 
 
@@ -300,7 +300,7 @@ def subthreshold_update(
     if synapse == "delta":
         return (
             method.advance(v, 0.0, dt_ms=params.dt_ms, tau_mem_ms=tau, v_rest=params.v_rest)
-            + (params.r_m / tau) * x
+            + rules.jump_gain(params, tau) * x
         )
     return method.advance(
         v,
@@ -319,18 +319,9 @@ def reset_membrane(
     params: LIFParams,
     threshold: float | torch.Tensor,
 ) -> torch.Tensor:
-    """Membrane after the reset of the neurons that spiked (``spikes`` is 0.0 or 1.0).
-
-    The zero reset is written ``v (1 - s) + s v_reset`` so that it lands on
-    ``v_reset`` exactly and still passes gradients through the spike.
-    """
-    if params.reset == "subtract":
-        if isinstance(threshold, float):
-            return torch.sub(v_pre, spikes, alpha=threshold - params.v_reset)
-        return v_pre - spikes * (threshold - params.v_reset)
-    if params.reset == "zero":
-        return v_pre * (1.0 - spikes) + spikes * params.v_reset
-    return v_pre
+    """Membrane after the reset of the neurons that spiked (``spikes`` is 0.0 or 1.0):
+    :func:`spikerec.lif.rules.after_reset` with the step's ``threshold``."""
+    return rules.after_reset(params, v_pre, spikes, threshold)
 
 
 def lif_sequence(

@@ -7,14 +7,9 @@ import math
 import numpy as np
 
 from spikerec.errors import ParameterError
+from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
-from spikerec.reference.events import (
-    ContinuousResult,
-    after_reset,
-    check_sample_times,
-    group_jumps,
-    jump_spikes,
-)
+from spikerec.reference.events import ContinuousResult, check_sample_times, group_jumps
 
 
 def simulate_event_driven(
@@ -62,9 +57,11 @@ def simulate_event_driven(
     above threshold the crossing time is
     ``t0 + tau * ln((V(t0) - V_inf) / (v_th - V_inf))``. After a spike the membrane
     is held at its post-reset value for ``t_ref_ms``, ignoring input arriving up to
-    and including ``t_spike + t_ref_ms``, as on the grid. A resetting neuron whose
-    free membrane is at or above ``v_th`` (``v0`` above threshold, or a subtract
-    reset that leaves it there) spikes again at once.
+    and including ``t_spike + t_ref_ms``, as on the grid (the rules of
+    :mod:`spikerec.lif.rules`, times compared within its ``TIME_RTOL``). A neuron
+    whose free membrane is at or above ``v_th`` (``v0`` above threshold, or a
+    subtract reset that leaves it there) spikes again at once. ``reset="none"`` is
+    refused: it is a grid rule (a spike in every step above threshold).
 
     Examples
     --------
@@ -73,6 +70,7 @@ def simulate_event_driven(
     >>> res.spike_times_ms.tolist()
     [2.0]
     """
+    rules.require_continuous_time(params, "simulate_event_driven")
     jump_times, jumps = group_jumps(params, input_spike_times_ms, input_weights)
     in_window = jump_times <= t_end_ms
     jump_times, jumps = jump_times[in_window], jumps[in_window]
@@ -81,7 +79,6 @@ def simulate_event_driven(
         raise ParameterError(f"i_bias={i_bias!r} must be finite")
 
     tau, v_th, t_ref = params.tau_mem_ms, params.v_th, params.t_ref_ms
-    resets = params.reset != "none"
     v_inf = params.v_rest + params.r_m * i_bias
     # A bias above threshold makes the membrane cross v_th between events; only then
     # does the slow path (closed-form crossing times) run between events.
@@ -96,7 +93,10 @@ def simulate_event_driven(
         """Spike at ``t_now`` from ``v_now >= v_th``: record, reset, start refractoriness."""
         nonlocal v, refractory_until
         spikes.append(t_now)
-        v, refractory_until = after_reset(params, v_now), t_now + t_ref
+        v, refractory_until = (
+            rules.after_reset(params, v_now),
+            rules.refractory_end_ms(t_now, t_ref),
+        )
         knots.add(t_now, v_now, v, held=t_ref > 0)
 
     def relax_to(t_stop: float) -> None:
@@ -108,7 +108,7 @@ def simulate_event_driven(
                 if t == refractory_until:
                     knots.add(t, v, v, held=False)
                 continue
-            if v >= v_th and resets:
+            if rules.fires(v, v_th):
                 fire(t, v)
                 continue
             t_cross = math.inf
@@ -128,10 +128,9 @@ def simulate_event_driven(
             t, v = t_jump, v_inf + (v - v_inf) * decay_k  # fast path: free decay
         else:
             relax_to(t_jump)
-        if t_jump > refractory_until:
+        if not rules.ignores_input_at(t_jump, refractory_until):
             peak = v + jump
-            # the threshold test inline first: the call runs only near a spike
-            if peak >= v_th and jump_spikes(params, v, peak):
+            if rules.fires(peak, v_th):
                 fire(t_jump, peak)
             else:
                 v = peak

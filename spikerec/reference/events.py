@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikerec.errors import ParameterError
+from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
 
 
@@ -59,7 +60,8 @@ def group_jumps(
         Distinct arrival times, ascending.
     jumps : ndarray [J]
         Summed jump ``r_m * sum(w) / tau_mem_ms`` at each time (voltage unit).
-        Spikes arriving at the same instant act together, as on the grid.
+        Spikes arriving at the same instant (within :data:`spikerec.lif.rules.TIME_RTOL`)
+        act together, as in one grid step.
     """
     if spike_times_ms is None and weights is None:
         return np.zeros(0), np.zeros(0)
@@ -77,9 +79,9 @@ def group_jumps(
         raise ParameterError(f"input_spike_times_ms must be >= 0, got {times.min()!r}")
     order = np.argsort(times, kind="stable")
     times, w = times[order], w[order]
-    unique_times, starts = np.unique(times, return_index=True)
+    starts = rules.same_instant_groups(times)
     summed = np.add.reduceat(w, starts) if times.size else np.zeros(0)
-    return unique_times, params.r_m * summed / params.tau_mem_ms
+    return times[starts], rules.jump_gain(params) * summed
 
 
 def check_sample_times(sample_times_ms: np.ndarray | None, t_end_ms: float) -> np.ndarray:
@@ -120,21 +122,6 @@ class SampleRecorder:
             self._next = end
 
 
-def after_reset(params: LIFParams, v: float) -> float:
-    """Membrane just after a spike at potential ``v`` (the reset convention)."""
-    if params.reset == "subtract":
-        return v - (params.v_th - params.v_reset)
-    if params.reset == "zero":
-        return params.v_reset
-    return v
-
-
-def jump_spikes(params: LIFParams, v_before: float, peak: float) -> bool:
-    """Whether a jump from ``v_before`` to ``peak`` fires: ``peak`` at threshold, and
-    for a non-resetting neuron only on an upward crossing."""
-    return peak >= params.v_th and (params.reset != "none" or v_before < params.v_th)
-
-
 def apply_jump(
     params: LIFParams, v: float, jump: float, t_ms: float, spikes: list[float]
 ) -> tuple[float, float, bool]:
@@ -144,11 +131,10 @@ def apply_jump(
     -------
     v_pre_reset, v_after, spiked
         The membrane with the jump, the membrane after any reset, and whether the
-        neuron spiked (which starts a refractory period). A non-resetting neuron
-        spikes on upward crossings only.
+        neuron spiked (which starts a refractory period).
     """
     peak = v + jump
-    if jump_spikes(params, v, peak):
+    if rules.fires(peak, params.v_th):
         spikes.append(t_ms)
-        return peak, after_reset(params, peak), True
+        return peak, rules.after_reset(params, peak), True
     return peak, peak, False

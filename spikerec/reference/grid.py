@@ -148,7 +148,7 @@ def simulate(
                 f"weights must have shape [N_in={spikes_in.shape[1]}] or "
                 f"[N_in={spikes_in.shape[1]}, N], got {np.shape(weights)}"
             )
-        drive = torch.from_numpy(np.asarray(spikes_in @ w, dtype=np.float64))
+        x = torch.from_numpy(np.asarray(spikes_in @ w, dtype=np.float64))
         synapse = "delta"
     elif smooth:
         if (
@@ -170,15 +170,15 @@ def simulate(
                 )
             )
 
-        drive, drive_mid, drive_end = sampled(grid), sampled(grid + dt / 2), sampled(grid + dt)
+        x, x_mid, x_end = sampled(grid), sampled(grid + dt / 2), sampled(grid + dt)
         synapse = "current"
     else:
-        drive = torch.from_numpy(_as_2d("current", current))  # type: ignore[arg-type]
+        x = torch.from_numpy(_as_2d("current", current))  # type: ignore[arg-type]
         synapse = "current"
     if n_steps is not None and not smooth:
-        drive = drive[:n_steps]
+        x = x[:n_steps]
 
-    n_neurons = drive.shape[1]
+    n_neurons = x.shape[1]
     state = init_lif_state((n_neurons,), params, dtype=torch.float64)
     if v0 is not None:
         v_start = np.array(np.broadcast_to(np.asarray(v0, dtype=np.float64), (n_neurons,)))
@@ -186,12 +186,12 @@ def simulate(
 
     if not smooth:
         a, b, c = held_affine_step(params, method, synapse, params.tau_mem_ms)
-        step_drive = drive.numpy() * b
+        step_input_v = x.numpy() * b
         if c != 0.0:
-            step_drive = step_drive + c
-        v_pre, spikes_out, v_final, left = scan_held(a, step_drive, params, state.v.numpy())
+            step_input_v = step_input_v + c
+        v_pre, spikes_out, v_final, left = scan_held(a, step_input_v, params, state.v.numpy())
         return GridResult(
-            t_ms=(np.arange(drive.shape[0]) + 1) * params.dt_ms,
+            t_ms=(np.arange(x.shape[0]) + 1) * params.dt_ms,
             v=v_pre,
             spikes=spikes_out,
             final_state=LIFState(
@@ -200,14 +200,14 @@ def simulate(
         )
     # A current function varies within each step: step by step through lif_step
     # (its unchecked form: the samples were checked above).
-    v_trace = torch.empty_like(drive)
-    spike_trace = torch.empty_like(drive)
+    v_trace = torch.empty_like(x)
+    spike_trace = torch.empty_like(x)
     with torch.no_grad():
-        for n in range(drive.shape[0]):
-            extra = {"x_mid": drive_mid[n], "x_end": drive_end[n]} if smooth else {}
+        for n in range(x.shape[0]):
+            extra = {"x_mid": x_mid[n], "x_end": x_end[n]} if smooth else {}
             spk, v_pre, state = _lif_step(
-                drive[n], state, params, integrator=method, synapse=synapse, **extra
+                x[n], state, params, integrator=method, synapse=synapse, **extra
             )
             v_trace[n], spike_trace[n] = v_pre, spk
-    t_ms = (np.arange(drive.shape[0]) + 1) * params.dt_ms
+    t_ms = (np.arange(x.shape[0]) + 1) * params.dt_ms
     return GridResult(t_ms=t_ms, v=v_trace.numpy(), spikes=spike_trace.numpy(), final_state=state)

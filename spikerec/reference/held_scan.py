@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
-from spikerec.reference.events import after_reset
 
 # Steps scanned at once after a spike; doubled while no spike is found, so a quiet
 # neuron costs a few lfilter calls and a busy one little wasted work per spike.
@@ -26,7 +26,7 @@ _FIRST_WINDOW_STEPS = 128
 
 def scan_held(
     decay: float,
-    drive: np.ndarray,
+    step_input_v: np.ndarray,
     params: LIFParams,
     v0: np.ndarray,
     refractory_steps_left: np.ndarray | None = None,
@@ -37,7 +37,7 @@ def scan_held(
     ----------
     decay : float
         ``a``, the membrane's factor over one step.
-    drive : ndarray [T, N]
+    step_input_v : ndarray [T, N]
         ``d[n] = b x[n] + c``: the input's share of each step (voltage unit).
     params : LIFParams
         Threshold, reset and refractory period (``params.refractory_steps``).
@@ -55,9 +55,9 @@ def scan_held(
     v_final, refractory_left_final : ndarray [N]
         State after the last step.
     """
-    n_steps, n_neurons = drive.shape
-    v_pre = np.empty_like(drive)
-    spikes = np.zeros_like(drive)
+    n_steps, n_neurons = step_input_v.shape
+    v_pre = np.empty_like(step_input_v)
+    spikes = np.zeros_like(step_input_v)
     v_final = np.array(v0, dtype=np.float64)
     left = (
         np.zeros(n_neurons)
@@ -67,7 +67,7 @@ def scan_held(
     for neuron in range(n_neurons):
         v_final[neuron], left[neuron] = _scan_one(
             decay,
-            drive[:, neuron],
+            step_input_v[:, neuron],
             params,
             float(v_final[neuron]),
             int(left[neuron]),
@@ -79,7 +79,7 @@ def scan_held(
 
 def _scan_one(
     decay: float,
-    drive: np.ndarray,
+    step_input_v: np.ndarray,
     params: LIFParams,
     v: float,
     left: int,
@@ -87,9 +87,10 @@ def _scan_one(
     spikes: np.ndarray,
 ) -> tuple[float, int]:
     """One neuron: fill ``v_pre`` and ``spikes`` [T] in place; return ``(v, left)``."""
-    n_steps = drive.shape[0]
+    n_steps = step_input_v.shape[0]
     feedback = np.array([1.0, -decay])
-    v_th, refractory_steps = params.v_th, params.refractory_steps
+    v_th, refractory_steps = params.v_th, rules.refractory_steps(params)
+    resets = rules.reset_rule(params).moves_membrane
     n, window = 0, _FIRST_WINDOW_STEPS
     while n < n_steps:
         if left > 0:  # held at the post-reset value, input ignored, no spike
@@ -99,9 +100,9 @@ def _scan_one(
             n = stop
             continue
         stop = min(n_steps, n + window)
-        trace, _ = lfilter([1.0], feedback, drive[n:stop], zi=[decay * v])
-        above = trace >= v_th
-        if params.reset == "none":
+        trace, _ = lfilter([1.0], feedback, step_input_v[n:stop], zi=[decay * v])
+        above = rules.fires(trace, v_th)
+        if not resets:
             # No reset: the trajectory ignores spikes; only refractoriness breaks it.
             spikes[n:stop] = above
             first = int(np.argmax(above)) if refractory_steps and above.any() else None
@@ -115,7 +116,7 @@ def _scan_one(
         v_pre[n : n + first + 1] = trace[: first + 1]
         spikes[n + first] = 1.0
         spikes[n + first + 1 : stop] = 0.0
-        v = after_reset(params, float(trace[first]))
+        v = rules.after_reset(params, float(trace[first]))
         left = refractory_steps
         n, window = n + first + 1, _FIRST_WINDOW_STEPS
     return v, left

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.sparse import csr_array
 
 from spikerec.errors import ParameterError
+from spikerec.lif import rules
 
 
 def poisson_spike_times(
@@ -85,7 +86,15 @@ def spike_raster(
     ndarray or csr_array [n_steps, n_inputs]
         Spike counts per step and input. A spike at exactly ``(n + 1) * dt_ms``
         lands in step n, so grid and event-driven simulations see the same input
-        when spike times lie on the grid. A spike at exactly t = 0 counts in step 0.
+        when spike times lie on the grid (times within
+        :data:`spikerec.lif.rules.TIME_RTOL` of a step's end count as on it).
+
+    Raises
+    ------
+    ParameterError
+        For bad arguments, and for a spike at exactly t = 0: grid input arrives at
+        the ends of steps, the first at ``dt_ms``, so the grid cannot apply it at 0
+        as the continuous simulators do (:func:`spikerec.lif.rules.arrival_step`).
 
     Examples
     --------
@@ -101,10 +110,11 @@ def spike_raster(
         raise ParameterError(f"neuron has {neuron.size} entries but times_ms has {times_ms.size}")
     if not np.isfinite(times_ms).all() or (times_ms.size and times_ms.min() < 0):
         raise ParameterError("times_ms must be finite and >= 0")
+    if not (isinstance(dt_ms, (int, float)) and math.isfinite(dt_ms) and dt_ms > 0):
+        raise ParameterError(f"dt_ms={dt_ms!r} must be a finite number > 0")
     if neuron.size and (neuron.min() < 0 or neuron.max() >= n_inputs):
         raise ParameterError(f"neuron indices must lie in [0, n_inputs={n_inputs})")
-    steps = np.ceil(times_ms / dt_ms - 1e-9).astype(np.int64) - 1
-    steps = np.clip(steps, 0, None)
+    steps = rules.arrival_step(times_ms, dt_ms)
     keep = steps < n_steps
     if sparse:  # duplicate (step, input) pairs are summed on conversion to CSR
         ones = np.ones(int(keep.sum()))

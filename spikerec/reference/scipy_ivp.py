@@ -9,11 +9,11 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from spikerec.errors import ParameterError
+from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
 from spikerec.reference.events import (
     ContinuousResult,
     SampleRecorder,
-    after_reset,
     apply_jump,
     check_sample_times,
     group_jumps,
@@ -89,6 +89,7 @@ def solve_ivp_lif(
     >>> round(float(res.spike_times_ms[0]), 6)  # 10 ms * ln 2
     6.931472
     """
+    rules.require_continuous_time(params, "solve_ivp_lif")
     recorder = SampleRecorder(check_sample_times(sample_times_ms, t_end_ms))
     jump_times, jumps = group_jumps(params, input_spike_times_ms, input_weights)
     in_window = jump_times <= t_end_ms
@@ -116,12 +117,11 @@ def solve_ivp_lif(
     breakpoints = sorted(b for b in breakpoints if 0.0 < b <= t_end_ms)
 
     tau, v_rest, r_m, v_th = params.tau_mem_ms, params.v_rest, params.r_m, params.v_th
-    terminal = params.reset != "none"
 
     def threshold(t: float, y: np.ndarray) -> float:
         return y[0] - v_th
 
-    threshold.terminal = terminal  # type: ignore[attr-defined]
+    threshold.terminal = True  # type: ignore[attr-defined]
     threshold.direction = 1.0  # type: ignore[attr-defined]
 
     t = 0.0
@@ -132,7 +132,7 @@ def solve_ivp_lif(
         peak, v, spiked = apply_jump(params, v, jump_at[0.0], 0.0, spikes)
         recorder.fill_until(0.0, lambda s, p=peak: np.full(s.shape, p), inclusive=True)
         if spiked:
-            refractory_until = params.t_ref_ms
+            refractory_until = rules.refractory_end_ms(0.0, params.t_ref_ms)
 
     for t_stop in breakpoints:
         while t < t_stop:
@@ -143,11 +143,12 @@ def solve_ivp_lif(
                 )
                 t = hold_end
                 continue
-            if terminal and v >= v_th:
+            if rules.fires(v, v_th):
                 # Already at threshold when free: spike now (a root finder sees no crossing).
                 recorder.fill_until(t, lambda s, h=v: np.full(s.shape, h), inclusive=True)
                 spikes.append(t)
-                v, refractory_until = after_reset(params, v), t + params.t_ref_ms
+                v = rules.after_reset(params, v)
+                refractory_until = rules.refractory_end_ms(t, params.t_ref_ms)
                 continue
             current_at = _current_on_segment(current, params, t, t_stop)
 
@@ -165,22 +166,21 @@ def solve_ivp_lif(
                 atol=atol,
             )
             crossings = sol.t_events[0]
-            if terminal and crossings.size:
+            if crossings.size:
                 t_spike = float(crossings[0])
                 recorder.fill_until(t_spike, lambda s, f=sol.sol: f(s)[0], inclusive=False)
                 recorder.fill_until(t_spike, lambda s: np.full(s.shape, v_th), inclusive=True)
                 spikes.append(t_spike)
-                t, v = t_spike, after_reset(params, v_th)
-                refractory_until = t + params.t_ref_ms
+                t, v = t_spike, rules.after_reset(params, v_th)
+                refractory_until = rules.refractory_end_ms(t, params.t_ref_ms)
                 continue
-            spikes.extend(float(c) for c in crossings)
             recorder.fill_until(t_stop, lambda s, f=sol.sol: f(s)[0], inclusive=False)
             t, v = t_stop, float(sol.y[0, -1])
-        if t_stop in jump_at and t_stop > refractory_until:
+        if t_stop in jump_at and not rules.ignores_input_at(t_stop, refractory_until):
             peak, v, spiked = apply_jump(params, v, jump_at[t_stop], t_stop, spikes)
             recorder.fill_until(t_stop, lambda s, p=peak: np.full(s.shape, p), inclusive=True)
             if spiked:
-                refractory_until = t_stop + params.t_ref_ms
+                refractory_until = rules.refractory_end_ms(t_stop, params.t_ref_ms)
     final = v
     recorder.fill_until(t_end_ms, lambda s: np.full(s.shape, final), inclusive=True)
     return ContinuousResult(

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from spikerec.errors import ParameterError
 from spikerec.lif.params import LIFParams
+from spikerec.lif.rules import refractory_steps
 
 Array = Any  # torch.Tensor or numpy.ndarray; both support the arithmetic used here
 
@@ -82,12 +82,7 @@ class Integrator(ABC):
         ValueError
             If ``t_ref_ms`` is not a whole number of steps of ``dt_ms``.
         """
-        steps = params.t_ref_ms / params.dt_ms
-        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
-            raise ParameterError(
-                f"t_ref_ms={params.t_ref_ms!r} must be a whole number of steps of "
-                f"dt_ms={params.dt_ms!r} for the '{self.name}' grid integrator"
-            )
+        refractory_steps(params, where=f"the '{self.name}' grid integrator")
 
     def held_coefficients(self, dt_ms: float, tau_mem_ms: float) -> tuple[float, float]:
         """``(a, b)`` with ``advance(v, u) = v_rest + a (v - v_rest) + b u`` for held ``u``.
