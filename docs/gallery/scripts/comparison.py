@@ -14,7 +14,7 @@ from spikerec.plotting import (
 
 out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
 config = spikerec.CompareConfig(
-    data="digits", entries=("lif", "rate-softmax", "softmax", "svm-v4", "svm-pixels"), seeds=(0, 1)
+    data="digits", entries=("lif", "rate-softmax", "softmax", "svm-rbf", "svm-v4"), seeds=(0, 1)
 )
 config = replace(config, train=replace(config.train, epochs=4, patience=2))  # a quick run
 outcome = spikerec.run_compare(config, progress=False)
