@@ -55,6 +55,8 @@ def _unopenable_links(site: Path) -> list[str]:
     """Relative links of the built site that do not name a file (``page/`` needs a server)."""
     bad = []
     for page in site.rglob("*.html"):
+        if page.name == "404.html":  # shown by a web server only, with absolute links
+            continue
         for target in HREF.findall(page.read_text(encoding="utf-8")):
             if re.match(r"[a-z][a-z0-9+.-]*:|#|//", target):  # external, same page
                 continue
@@ -95,7 +97,8 @@ def test_mkdocs_build_strict(tmp_path):
     )
 
     # Opened from disk (file://), every relative link must name a file, not a folder.
-    assert not _unopenable_links(site)
+    unopenable = _unopenable_links(site)
+    assert not unopenable, unopenable[:10]
 
     # The gallery shows each figure with the whole script that made it.
     gallery = pages[site / "gallery" / "index.html"]
