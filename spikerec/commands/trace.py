@@ -166,7 +166,14 @@ def run_trace(
 
     fig, axes = new_figure(2, height_ratios=[2, 1], figsize=(9.0, 6.5))
     plot_output_membranes(
-        membrane, spikes, v_th=params.v_th, dt_ms=params.dt_ms, label=label, ax=axes[0]
+        membrane,
+        spikes,
+        v_th=params.v_th,
+        dt_ms=params.dt_ms,
+        label=label,
+        v_reset=params.v_reset,
+        class_names=[str(name) for name in dataset.class_names],
+        ax=axes[0],
     )
     axes[0].set_title(
         f"{dataset.name} {split} image {index}: true class {label}, predicted "
@@ -174,7 +181,7 @@ def run_trace(
         fontsize="small",
     )
     steps, units = np.nonzero(v4)
-    plot_raster(units, (steps + 1) * params.dt_ms, ax=axes[1])
+    plot_raster(units, (steps + 1) * params.dt_ms, n_neurons=v4.shape[1], ax=axes[1])
     axes[1].set_ylabel("V4 unit")
     axes[1].set_title(
         f"V4 input raster ({int(v4.sum())} spikes from {v4.shape[1]} units)", fontsize="small"

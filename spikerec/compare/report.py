@@ -16,7 +16,7 @@ import torch
 
 from spikerec.compare.baselines.augment import AugmentRecord
 from spikerec.compare.harness import CompareConfig, CompareOutcome
-from spikerec.run_folders import atomic_write, atomic_write_text
+from spikerec.run_folders import atomic_write_text
 
 
 def _fmt_p(p: float | None) -> str:
@@ -152,6 +152,7 @@ def write_compare_outputs(
         plot_accuracy_by_steps,
         plot_confusion_matrix,
         plot_sample_grid,
+        save_figure,
     )
 
     machine = {
@@ -212,30 +213,42 @@ def write_compare_outputs(
     paths.append(atomic_write_text(run_dir / "results.csv", buffer.getvalue()))
 
     def save(fig: Any, name: str) -> None:
-        paths.append(
-            atomic_write(run_dir / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-        )
+        paths.append(save_figure(fig, run_dir / name))
 
-    fig, (ax,) = new_figure(figsize=(max(8.0, 1.1 * len(rows) + 1.5), 4.5))
+    n_seeds = len(config.seeds)
+    seeds_text = "1 seed" if n_seeds == 1 else f"{n_seeds} seeds"
+    fig, (ax,) = new_figure(figsize=(max(8.0, 1.1 * len(rows) + 3.5), 4.5))
     plot_accuracy_bars(rows, ax=ax)
-    ax.set_title(f"{config.data}: test accuracy over {len(config.seeds)} seeds", fontsize="medium")
+    ax.set_title(f"{config.data}: test accuracy over {seeds_text}", fontsize="medium")
     save(fig, "accuracy_bars.png")
 
     lif_rows = [r for r in rows if r["entry"] == "lif" and "accuracy_by_steps" in r]
     lif_row = lif_rows[0] if lif_rows else None
     if lif_rows:
-        fig, (ax,) = new_figure(figsize=(6.0, 4.0))
-        for lif in lif_rows:
-            plot_accuracy_by_steps(lif["accuracy_by_steps"], ax=ax, label=lif.get("label", "lif"))
-        for softmax in (r for r in rows if r["entry"] == "softmax"):
-            ax.axhline(
-                softmax["accuracy_mean"],
-                color="tab:gray",
-                ls="--",
-                label=softmax.get("label", "softmax") + " CNN",
+        fig, axes = new_figure(len(lif_rows), figsize=(8.0, 4.0 * len(lif_rows)))
+        references = {
+            r.get("label", "softmax") + " CNN": r["accuracy_mean"]
+            for r in rows
+            if r["entry"] == "softmax"
+        }
+        for ax, lif in zip(axes, lif_rows, strict=True):
+            curves = [  # every seed's curve, not only their mean
+                r.details["accuracy_by_steps"]
+                for r in results
+                if r.entry == "lif"
+                and r.augment == lif.get("augment", r.augment)
+                and "accuracy_by_steps" in r.details
+            ]
+            plot_accuracy_by_steps(
+                curves or [lif["accuracy_by_steps"]],
+                ax=ax,
+                label=lif.get("label", "lif"),
+                references=references,
             )
-        ax.legend(fontsize="small")
-        ax.set_title(f"LIF head on {config.data}: accuracy vs time steps", fontsize="medium")
+            ax.set_title(
+                f"{lif.get('label', 'LIF head')} on {config.data}: accuracy vs time steps",
+                fontsize="medium",
+            )
         save(fig, "accuracy_vs_steps.png")
 
     first_seed = config.seeds[0]
