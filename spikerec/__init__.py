@@ -25,6 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from spikerec import _compat
 from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.lif.activity import (
+    ActivityReport,
+    LayerActivity,
+    SilentLayerWarning,
+    init_firing_,
+    measure_activity,
+)
+from spikerec.lif.cell import LIFCell, LIFStepOutput
 from spikerec.lif.integrators import (
     INTEGRATORS,
     EulerIntegrator,
@@ -96,6 +104,7 @@ __all__ = [
     "LIF",
     "SURROGATES",
     "ATan",
+    "ActivityReport",
     "AnalogSoftmaxHead",
     "CompareConfig",
     "ContinuousResult",
@@ -106,17 +115,21 @@ __all__ = [
     "FastSigmoid",
     "GridResult",
     "Integrator",
+    "LIFCell",
     "LIFHead",
     "LIFOutput",
     "LIFParams",
     "LIFPopulationEncoder",
     "LIFState",
+    "LIFStepOutput",
     "LatencyEncoder",
+    "LayerActivity",
     "RK4Integrator",
     "RateEncoder",
     "RateSoftmaxHead",
     "Recognizer",
     "Sigmoid",
+    "SilentLayerWarning",
     "SuperSpike",
     "Surrogate",
     "TrainConfig",
@@ -129,11 +142,13 @@ __all__ = [
     "evaluate",
     "get_integrator",
     "get_surrogate",
+    "init_firing_",
     "init_lif_state",
     "lif_sequence",
     "lif_step",
     "load_dataset",
     "make_encoder",
+    "measure_activity",
     "poisson_spike_times",
     "run_compare",
     "simulate",
