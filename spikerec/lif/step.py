@@ -162,7 +162,8 @@ def lif_step(
         Input of this step (any shape; the state has the same). With
         ``synapse="delta"``: the summed weights of the presynaptic spikes arriving in
         the step, ``sum_i w_i s_i`` (current unit x ms); each makes ``V`` jump by
-        ``r_m * w_i / tau_mem_ms`` at the end of the step. With ``synapse="current"``: the current held over the step (current unit).
+        ``r_m * w_i / tau_mem_ms`` at the end of the step. With ``synapse="current"``:
+        the current held over the step (current unit).
     state : LIFState
         State at the start of the step.
     params : LIFParams
