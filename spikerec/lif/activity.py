@@ -419,14 +419,19 @@ def init_firing_(
     return measure_activity(model, *inputs, **kwargs)
 
 
-def _targets(target_rate: object) -> float | dict[str, float]:
+def _targets(target_rate: float | Mapping[str, float]) -> float | dict[str, float]:
     """``target_rate`` checked: one rate in (0, 1), or such rates by layer name."""
-    named = dict(target_rate) if isinstance(target_rate, Mapping) else {"": target_rate}
-    for name, rate in named.items():
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < rate < 1.0:
-            where = f"[{name!r}]" if name else ""
-            raise ParameterError(f"target_rate{where}={rate!r} must be in (0, 1)")
-    return named if isinstance(target_rate, Mapping) else float(named[""])
+    if isinstance(target_rate, Mapping):
+        return {
+            str(name): _rate(f"target_rate[{name!r}]", rate) for name, rate in target_rate.items()
+        }
+    return _rate("target_rate", target_rate)
+
+
+def _rate(name: str, rate: object) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < rate < 1.0:
+        raise ParameterError(f"{name}={rate!r} must be in (0, 1)")
+    return float(rate)
 
 
 def _synapses(
