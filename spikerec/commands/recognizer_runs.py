@@ -56,7 +56,7 @@ def eval_summary(result: EvalResult, class_names: list[str] | tuple[str, ...]) -
 
 
 def run_training(
-    config: TrainConfig,
+    config: TrainConfig | None,
     *,
     out_root: str | Path = "runs",
     resume: str | Path | None = None,
@@ -73,7 +73,7 @@ def run_training(
     ----------
     resume : path, optional
         A run folder or its ``checkpoint.pt``; training continues from it with the
-        configuration stored there (``config`` is then ignored).
+        configuration stored there (``config`` is then ignored and may be None).
     dataset : DatasetSplits, optional
         Already loaded data (else loaded from ``config``).
     """
@@ -96,6 +96,8 @@ def run_training(
                 f"--resume takes a run folder or its checkpoint.pt, not {str(resume)!r}: "
                 f"the run would go on writing {run_dir / 'checkpoint.pt'}, another file"
             )
+    if config is None:
+        raise ParameterError("run_training needs a TrainConfig, or resume=RUN_FOLDER")
     data = (
         dataset
         if dataset is not None

@@ -302,7 +302,7 @@ def _neural_entry(
         "best_epoch": result.state.best_epoch,
     }
     if entry == "softmax":
-        ops, kind = float(model.head.linear.weight.numel()), "MAC"
+        ops, kind = float(model.head.get_parameter("linear.weight").numel()), "MAC"
     else:
         ops, kind = (
             _spike_ops(model, test.images, eval_generator(train_config), dataset.n_classes),

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from torch import nn
 
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.modules import LIF
-from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import FastSigmoid, Surrogate
 from spikerec.recognition.encoders import LIFPopulationEncoder
 from spikerec.recognition.heads import LIFHead
@@ -481,7 +481,7 @@ def import_nir(
         v_reset=v_reset,
         v_th=float(v_th[0]) if not learn_threshold else float(v_th.max()),
         r_m=_uniform(arrays["r"], "r") * MS_PER_S,
-        reset=reset,
+        reset=cast(ResetMode, reset),
     )
     head = LIFHead(
         n_out,

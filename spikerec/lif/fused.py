@@ -18,6 +18,8 @@ period; :class:`spikerec.LIF` falls back on the reference path otherwise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from spikerec.errors import ParameterError
@@ -87,7 +89,14 @@ class _FusedLIF(torch.autograd.Function):
 STEPWISE_MIN_ELEMENTS = 1 << 15
 
 
-def _backward_whole(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
+def _backward_whole(
+    ctx: Any,
+    membrane: torch.Tensor,
+    spikes: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_membrane: torch.Tensor | None,
+    grad_v_final: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BPTT with the per-step factors computed over all of [T, B, *shape] at once.
 
     Returns ``(d loss / d v_pre [T, B, *shape], or its sum over T for held input;
@@ -122,7 +131,14 @@ def _backward_whole(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_fi
     return (grad_pre.sum(0) if ctx.held else grad_pre), g
 
 
-def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
+def _backward_stepwise(
+    ctx: Any,
+    membrane: torch.Tensor,
+    spikes: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_membrane: torch.Tensor | None,
+    grad_v_final: torch.Tensor | None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """BPTT one step at a time over [B, *shape] slices, same returns as :func:`_backward_whole`.
 
     For the subtract reset the step's gradient is written
@@ -139,7 +155,7 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
     n_steps = membrane.shape[0]
     grad_pre = None if ctx.held else torch.empty_like(membrane)
     grad_held = None
-    g = None  # d loss / d v_pre[t + 1]
+    g: torch.Tensor | None = None  # d loss / d v_pre[t + 1]
     for t in range(n_steps - 1, -1, -1):
         slope = ctx.surrogate.derivative(membrane[t] - params.v_th)  # d spike / d v_pre
         spike_grad = None if grad_spikes is None else grad_spikes[t]
@@ -166,7 +182,9 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
             through = reset.derivative(
                 slope, membrane[t], spikes[t], theta, params.v_reset, ctx.detach_reset
             )
-            g = torch.mul(upstream, scale).mul_(through)
+            g = torch.mul(upstream, scale)
+            if through is not None:  # None: exactly 1
+                g = g.mul_(through)
             if spike_grad is not None:
                 g = g.addcmul_(slope, spike_grad)
         if grad_membrane is not None:

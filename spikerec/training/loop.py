@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from spikerec.errors import ParameterError, TrainingDiverged
 from spikerec.lif.integrators import INTEGRATORS, get_integrator
-from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import SURROGATES
 from spikerec.recognition.decoders import DECODERS, decode
 from spikerec.recognition.encoders import ENCODERS
@@ -165,8 +165,8 @@ class TrainConfig:
             dt_ms=1.0,
             r_m=1.0,
             v_th=self.v_th,
-            reset=self.reset,
-        )  # type: ignore[arg-type]
+            reset=cast(ResetMode, self.reset),
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -235,7 +235,7 @@ def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Rec
 def loss_of(output: RecognizerOutput, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """Training loss of one batch: cross-entropy (+ firing-rate regularisation)."""
     head = output.head
-    if head.spikes is None:
+    if head.spikes is None or head.membrane is None:
         return F.cross_entropy(head.logits, labels)
     scores = head.logits if config.loss == "count" else head.membrane.amax(dim=0)
     loss = F.cross_entropy(scores, labels)
@@ -247,7 +247,7 @@ def loss_of(output: RecognizerOutput, labels: torch.Tensor, config: TrainConfig)
 def predict(output: RecognizerOutput, decoder: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes ``[B]`` and silent flags ``[B]`` of one forward pass."""
     head = output.head
-    if head.spikes is None:
+    if head.spikes is None or head.membrane is None:
         prediction = head.logits.argmax(dim=1)
         return prediction, torch.zeros_like(prediction, dtype=torch.bool)
     decoded = decode(head.spikes, head.membrane, decoder)
@@ -515,7 +515,7 @@ def train(
         started = time.perf_counter()
         model.train()
         order = torch.randperm(n_train, generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen = 0.0, 0.0, 0.0
         batches = tqdm(
             range(0, n_train, config.batch_size),
             desc=f"epoch {epoch + 1}",
