@@ -53,7 +53,7 @@ def plan_tasks(config: CompareConfig, *, jobs: int = 1) -> list[Task]:
     splits and the augmentation are made once); with more, entries are split into
     the smallest groups that must share a process.
     """
-    tasks = []
+    tasks: list[Task] = []
     for seed in config.seeds:
         for augment in config.augment:
             if augment == "gan" or jobs == 1:

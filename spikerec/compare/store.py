@@ -54,7 +54,7 @@ def config_from_dict(values: dict[str, Any]) -> CompareConfig:
         raise ParameterError(f"{CONFIG_FILE}: unknown field(s) {', '.join(unknown)}")
     nested = {"train": TrainConfig, "sequence": FitConfig, "gan": GANConfig}
     try:
-        kwargs = {
+        kwargs: dict[str, Any] = {
             name: _nested(nested[name], value) if name in nested else value
             for name, value in values.items()
         }
