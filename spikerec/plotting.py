@@ -30,7 +30,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -347,7 +347,8 @@ def _index_neuron(values: np.ndarray, batch: int, neuron: int | Sequence[int]) -
     index = tuple(int(i) for i in neuron)
     if len(index) != len(shape) or not all(-n <= i < n for i, n in zip(index, shape, strict=True)):
         raise ParameterError(f"neuron={index} is not an index into neurons of shape {shape}")
-    return values[(slice(None), batch, *index)]
+    key: tuple[Any, ...] = (slice(None), batch, *index)
+    return values[key]
 
 
 def plot_lif(
@@ -490,7 +491,7 @@ def plot_raster(
         _density_raster(ax, neuron, times_ms, rows, dt_ms)
     else:
         # tick height in points: the axes' height shared by the rows, at most 6 pt
-        height_pt = ax.get_position().height * ax.figure.get_figheight() * 72.0
+        height_pt = ax.get_position().height * cast(Figure, ax.figure).get_figheight() * 72.0
         size = float(np.clip(0.8 * height_pt / max(rows, 1), 0.5, 6.0))
         ax.plot(times_ms, neuron, ls="none", marker="|", ms=size, mew=0.6, color=_SPIKE_COLOR)
         ax.set_ylim(-0.5, rows - 0.5)
@@ -982,7 +983,9 @@ def plot_accuracy_by_steps(
     ax.set_ylabel("test accuracy (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(True, alpha=0.3)
-    top = ax.secondary_xaxis("top", functions=(lambda s: s * dt_ms, lambda t: t / dt_ms))
+    top = ax.secondary_xaxis(
+        "top", functions=(lambda s: np.asarray(s) * dt_ms, lambda t: np.asarray(t) / dt_ms)
+    )
     top.set_xlabel(f"time (ms), dt = {dt_ms:g} ms")
     handles = [
         Line2D(

@@ -34,7 +34,9 @@ def parse_entries(names: str | Sequence[str]) -> tuple[str, ...]:
     ValueError
         For an unknown or repeated name; the message lists the valid names.
     """
-    return parse_name_list(names, ENTRIES, noun="entry", plural="entries", none_given="entries")
+    return parse_name_list(
+        names, tuple(ENTRIES), noun="entry", plural="entries", none_given="entries"
+    )
 
 
 @dataclass(frozen=True)

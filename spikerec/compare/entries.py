@@ -259,7 +259,7 @@ class RecognizerEntry(Entry):
             "best_epoch": result.state.best_epoch,
         }
         if self.ops_kind == "MAC":
-            ops = float(model.head.linear.weight.numel())
+            ops = float(model.head.get_parameter("linear.weight").numel())
         else:
             ops = _spike_ops(model, test.images, eval_generator(train_config), dataset.n_classes)
         if self.time_course:

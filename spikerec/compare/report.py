@@ -258,12 +258,12 @@ def write_compare_outputs(
         n_rows = math.ceil(len(shown) / cols)
         fig, _ = new_figure(figsize=(4.2 * cols, 4.0 * n_rows))
         fig.clear()
-        axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
-        for ax, r in zip(axes, shown, strict=False):
+        grid_axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+        for ax, r in zip(grid_axes, shown, strict=False):
             plot_confusion_matrix(torch.tensor(r.confusion).numpy(), class_names=class_names, ax=ax)
             name = r.entry if len(config.augment) == 1 else f"{r.entry} [{r.augment}]"
             ax.set_title(f"{name} (seed {first_seed}): {100 * r.accuracy:.1f} %", fontsize="small")
-        for ax in axes[len(shown) :]:
+        for ax in grid_axes[len(shown) :]:
             ax.set_visible(False)
         save(fig, "confusion_matrices.png")
 

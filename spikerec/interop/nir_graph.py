@@ -53,7 +53,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ from torch import nn
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.modules import LIF
-from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import FastSigmoid, Surrogate
 from spikerec.recognition.encoders import LIFPopulationEncoder
 from spikerec.recognition.heads import LIFHead
@@ -105,10 +105,10 @@ def _require_nir() -> Any:
     return nir
 
 
-def _check_form(form: object) -> str:
+def _check_form(form: object) -> NIRForm:
     if form not in NIR_FORMS:
         raise ParameterError(f"form={form!r} is not one of {', '.join(NIR_FORMS)}")
-    return str(form)
+    return cast(NIRForm, form)
 
 
 # --------------------------------------------------------------------------- export
@@ -636,7 +636,7 @@ def _import_continuous(
         v_rest=_uniform(arrays["v_leak"], "v_leak"),
         v_reset=_uniform(arrays["v_reset"], "v_reset"),
         r_m=_uniform(arrays["r"], "r") * MS_PER_S,
-        reset=reset,
+        reset=cast(ResetMode, reset),
     )
     charge = _bias(syn, n_out) * (-np.expm1(-(dt_ms / MS_PER_S) / tau_s)) * tau_s
     return _build_head(
@@ -779,7 +779,9 @@ def import_nir(
     syn, node = _chain(graph)
     metadata = dict(graph.metadata or {})
     ours = _metadata_value(metadata, "spikerec.format") is not None
-    written = (_metadata_value(metadata, "spikerec.form") or "continuous") if ours else None
+    written = (
+        _check_form(_metadata_value(metadata, "spikerec.form") or "continuous") if ours else None
+    )
     if written is not None and form is not None and form != written:
         raise ParameterError(
             f"the graph was written by spikerec in the {written} form; leave form unset"

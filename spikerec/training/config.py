@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from spikerec.data.loading import DatasetSplits, load_dataset
 from spikerec.errors import ParameterError
 from spikerec.lif.integrators import INTEGRATORS, get_integrator
-from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import SURROGATES
 from spikerec.recognition.decoders import DECODERS
 from spikerec.recognition.encoders import ENCODERS
@@ -22,14 +22,22 @@ from spikerec.recognition.recognizer import Recognizer, build_recognizer
 from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
 
+
 #: Training losses by name: each maps a head's output to the class scores ``[B, C]``
 #: that the cross-entropy is taken of. ``count``: the output spike counts (the
 #: logits of every head); ``membrane``: the peak output membrane potentials (LIF head).
+def _spiking(tensor: torch.Tensor | None, what: str) -> torch.Tensor:
+    """A spiking head's ``what``; analog heads have none (the loss needs one)."""
+    if tensor is None:
+        raise ParameterError(f"the {what} loss needs a spiking head (lif or rate-softmax)")
+    return tensor
+
+
 LOSSES: Registry[Callable[[HeadOutput], torch.Tensor]] = Registry(
     "loss",
     [
         ("count", lambda head: head.logits),
-        ("membrane", lambda head: head.membrane.amax(dim=0)),
+        ("membrane", lambda head: _spiking(head.membrane, "membrane").amax(dim=0)),
     ],
 )
 
@@ -195,8 +203,8 @@ class TrainConfig:
             dt_ms=1.0,
             r_m=1.0,
             v_th=self.v_th,
-            reset=self.reset,
-        )  # type: ignore[arg-type]
+            reset=cast(ResetMode, self.reset),
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -114,8 +114,11 @@ class BatchTotals(NamedTuple):
 class Validated(Protocol):
     """What the validation of an epoch returns (an ``EvalResult`` does)."""
 
-    accuracy: float
-    silent_fraction: float
+    @property
+    def accuracy(self) -> float: ...
+
+    @property
+    def silent_fraction(self) -> float: ...
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -156,7 +156,7 @@ class EvalResult:
 def predict(output: RecognizerOutput, decoder: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes ``[B]`` and silent flags ``[B]`` of one forward pass."""
     head = output.head
-    if head.spikes is None:
+    if head.spikes is None or head.membrane is None:
         prediction = head.logits.argmax(dim=1)
         return prediction, torch.zeros_like(prediction, dtype=torch.bool)
     decoded = decode(head.spikes, head.membrane, decoder)

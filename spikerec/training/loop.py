@@ -282,7 +282,7 @@ def train(
         scheduler=scheduler,
         train_batch=train_batch,
         validate=validate,
-        reduce=lambda totals: BatchTotals(*sum_over_ranks(list(totals), place)),
+        reduce=lambda totals: BatchTotals(*sum_over_ranks([float(v) for v in totals], place)),  # type: ignore[arg-type]
         on_epoch_end=None if checkpoint is None else lambda: checkpoint(payload()),
         progress=progress,
     )
