@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from spikerec.data.fingerprint import check_resume_data, data_fingerprint
 from spikerec.errors import ParameterError, TrainingDiverged
 from spikerec.lif.integrators import INTEGRATORS, get_integrator
 from spikerec.lif.params import RESET_MODES, LIFParams
@@ -41,10 +42,21 @@ from spikerec.training.distributed import (
     shard,
     sum_over_ranks,
 )
+from spikerec.training.divergence import diverged_if_nonfinite
+from spikerec.validation import fits_float32
 
 LOSSES: tuple[str, ...] = ("count", "membrane")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("cosine", "step", "none")
+_FLOAT32_FIELDS = (
+    "tau_mem_ms",
+    "v_th",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "rate_reg",
+    "rate_target",
+)
 
 
 def _choice(name: str, value: object, valid: tuple[str, ...] | list[str]) -> None:
@@ -157,6 +169,8 @@ class TrainConfig:
                 raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
         # Validates tau_mem_ms, v_th and reset together, and the integrator against them.
         get_integrator(self.integrator).validate(self.head_params())
+        for name in _FLOAT32_FIELDS:  # run in float32: refuse what overflows there
+            fits_float32(name, getattr(self, name), reciprocal=name == "tau_mem_ms")
 
     def head_params(self) -> LIFParams:
         """Parameters of the output LIF neurons."""
@@ -467,7 +481,11 @@ def train(
     state = TrainState()
     best_weights = {k: v.clone() for k, v in model.state_dict().items()}
 
+    fingerprint = data_fingerprint(dataset)
     if resume is not None:
+        # Refuses data that differ from the run's (a checkpoint without a fingerprint
+        # predates them: the command warns about it).
+        check_resume_data(resume.get("data_fingerprint"), dataset, checkpoint="the resumed run")
         try:
             model.load_state_dict(resume["model"])
             model.to(place.device)
@@ -492,6 +510,7 @@ def train(
             "generator": generator.get_state(),
             "best_model": best_weights,
             "train_state": asdict(state),
+            "data_fingerprint": fingerprint,
         }
 
     train_x, train_y = dataset.train.images, dataset.train.labels
@@ -529,7 +548,8 @@ def train(
             local = shard(index, place)
             images = train_x[local].to(place.device)
             labels = train_y[local].to(place.device)
-            output = stepper(images, generator)
+            with diverged_if_nonfinite(epoch + 1, step):  # weights too large for the data
+                output = stepper(images, generator)
             loss = loss_of(output, labels, config)
             # Single process: stop before a NaN reaches the weights. With several
             # ranks a rank's loss is its own; the all-reduced weights (checked
@@ -551,14 +571,15 @@ def train(
             batches.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
         total_loss, correct, seen = sum_over_ranks([total_loss, correct, seen], place)
         scheduler.step()
-        val = evaluate(
-            model,
-            dataset.val.images,
-            dataset.val.labels,
-            n_classes=n_classes,
-            decoder=config.decoder,
-            generator=eval_generator(config),
-        )
+        with diverged_if_nonfinite(epoch + 1):
+            val = evaluate(
+                model,
+                dataset.val.images,
+                dataset.val.labels,
+                n_classes=n_classes,
+                decoder=config.decoder,
+                generator=eval_generator(config),
+            )
         state.train_time_s += time.perf_counter() - started
         state.epoch = epoch + 1
         state.history.append(
