@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterator
@@ -286,6 +287,32 @@ def holds_results(
             continue
         return True
     return False
+
+
+def resume_command(run_dir: str | os.PathLike[str]) -> str | None:
+    """The command that resumes the run in ``run_dir``, or ``None`` when there is nothing
+    to resume (no such folder, a training run without a checkpoint, a finished
+    comparison).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = new_run_dir(tempfile.mkdtemp(), "train")
+    >>> resume_command(run) is None
+    True
+    >>> _ = (run / "checkpoint.pt").write_bytes(b"...")
+    >>> resume_command(run).startswith("spikerec train --resume ")
+    True
+    """
+    folder = Path(run_dir)
+    quoted = shlex.quote(str(folder))
+    if (folder / "checkpoint.pt").is_file():
+        return f"spikerec train --resume {quoted}"
+    if (folder / "compare_config.json").is_file() and not (
+        folder / "finished" / "complete"
+    ).is_file():
+        return f"spikerec compare --resume {quoted}"
+    return None
 
 
 @contextmanager
