@@ -320,6 +320,7 @@ def discard_on_failure(
     run_dir: str | os.PathLike[str],
     *,
     keep: Callable[[Path], bool] = holds_results,
+    keep_on: tuple[type[BaseException], ...] = (),
 ) -> Iterator[Path]:
     """Remove the run folder just made by this process if the block fails before the
     folder holds work worth keeping.
@@ -328,7 +329,9 @@ def discard_on_failure(
     ``keep(run_dir)`` is true, and the exception propagates. The default keeps a
     folder holding anything besides ``config.json`` / ``compare_config.json``;
     ``keep=lambda d: False`` removes a half-written ``evaluate`` or ``trace`` folder.
-    Use it only for a folder this process created (never for a resumed one).
+    An exception of a type in ``keep_on`` keeps the folder whatever it holds (e.g.
+    ``TrainingDiverged``, whose message points at the folder). Use it only for a
+    folder this process created (never for a resumed one).
 
     Examples
     --------
@@ -346,8 +349,8 @@ def discard_on_failure(
     folder = Path(run_dir)
     try:
         yield folder
-    except BaseException:
-        if not keep(folder):
+    except BaseException as error:
+        if not isinstance(error, keep_on) and not keep(folder):
             shutil.rmtree(folder, ignore_errors=True)
         raise
 

@@ -439,6 +439,16 @@ def test_a_failed_run_leaves_its_folder_only_if_it_holds_work(case, tmp_path):
         assert resume_command(run) is not None  # something to resume: say how
 
 
+def test_a_failure_of_a_kept_kind_keeps_even_a_config_only_folder(tmp_path):
+    """A diverged run's message points at its folder (the config shows the settings)."""
+    run = new_run_dir(tmp_path, "train")
+    with pytest.raises(training.TrainingDiverged):
+        with discard_on_failure(run, keep_on=(training.TrainingDiverged,)):
+            atomic_write_text(run / "config.json", "{}\n")
+            raise training.TrainingDiverged("training diverged at epoch 1, step 2")
+    assert (run / "config.json").is_file()
+
+
 def test_a_run_that_succeeds_keeps_its_folder(tmp_path):
     run = new_run_dir(tmp_path, "evaluate")
     with discard_on_failure(run, keep=lambda folder: False):
