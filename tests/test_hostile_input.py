@@ -22,6 +22,7 @@ import copy
 import json
 import math
 import os
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -563,6 +564,20 @@ def test_evaluate_checks_refuse_damaged_models(case, payload):
     with pytest.raises(CheckpointError) as info:
         check_model_payload(content, checkpoint="run/checkpoint.pt")
     assert keyword in one_line(str(info.value))
+
+
+@pytest.mark.parametrize("case", ["epoch=-5", "history-string", "best_val_accuracy=2"])
+def test_train_refuses_a_tampered_train_state_before_any_epoch(case, payload, tiny):
+    """Through the API too: a history that is a string used to fail only after an epoch."""
+    change, keyword = PAYLOAD_CASES[case]
+    content = copy.deepcopy(payload)
+    change(content)
+    del content["data_fingerprint"]  # trained on other data than ``tiny``; not the point here
+    config = TrainConfig.from_dict(content["config"])
+    written = []
+    with pytest.raises(CheckpointError, match=re.escape(keyword)):
+        train(config, tiny, checkpoint=written.append, resume=content, progress=False)
+    assert written == []
 
 
 def test_resume_checks_run_before_anything_is_written(payload, tmp_path):

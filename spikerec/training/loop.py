@@ -485,7 +485,8 @@ def train(
     if resume is not None:
         # Refuses data that differ from the run's (a checkpoint without a fingerprint
         # predates them: the command warns about it).
-        check_resume_data(resume.get("data_fingerprint"), dataset, checkpoint="the resumed run")
+        if isinstance(resume, dict):
+            check_resume_data(resume.get("data_fingerprint"), dataset, checkpoint="the resumed run")
         try:
             model.load_state_dict(resume["model"])
             model.to(place.device)
@@ -499,6 +500,11 @@ def train(
             raise CheckpointError(
                 f"checkpoint does not match this model and data ({first[:160]})"
             ) from None
+        # A tampered train_state (epoch -5, a history that is a string) is refused now,
+        # not after an epoch has run. (Imported here: that module imports this one.)
+        from spikerec.training.resume import check_train_state
+
+        check_train_state(asdict(state), epochs=config.epochs, checkpoint="the resumed run")
 
     def payload() -> dict[str, Any]:
         return {
