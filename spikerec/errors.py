@@ -28,6 +28,18 @@ class ParameterError(SpikerecError, ValueError):
     the rule."""
 
 
+class NonFiniteError(ParameterError):
+    """A tensor holds NaN or infinite values; ``tensor_name`` names the argument.
+
+    The training loop reads one raised inside a forward pass on finite data as
+    divergence (the weights overflowed the activations), not as bad input.
+    """
+
+    def __init__(self, message: str, tensor_name: str = "") -> None:
+        super().__init__(message)
+        self.tensor_name = tensor_name
+
+
 class ParameterTypeError(SpikerecError, TypeError):
     """An argument of the wrong type (a string for a number, a list for a tensor)."""
 
@@ -48,11 +60,21 @@ class TrainingDiverged(SpikerecError, RuntimeError):
     """The loss or the weights became NaN or infinite; the message names epoch and step."""
 
 
+class ResourceError(SpikerecError, MemoryError):
+    """A run needs more memory or disk than the machine has, or more threads than it should
+    start; the message says what and names the setting to lower.
+
+    Also a ``MemoryError``, so ``except MemoryError`` keeps catching allocation failures.
+    """
+
+
 __all__ = [
     "CheckpointError",
     "DatasetError",
+    "NonFiniteError",
     "ParameterError",
     "ParameterTypeError",
+    "ResourceError",
     "RunError",
     "SpikerecError",
     "TrainingDiverged",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.errors import NonFiniteError, ParameterError, ParameterTypeError
 
 
 def real_number(name: str, value: object) -> float:
@@ -30,6 +30,34 @@ def real_number(name: str, value: object) -> float:
     if not math.isfinite(number):
         raise ParameterError(f"{name}={value!r} must be finite")
     return number
+
+
+#: Largest finite float32 magnitude: training runs in float32.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def fits_float32(name: str, value: float, *, reciprocal: bool = False) -> None:
+    """Refuse a finite number that overflows float32 (``|value|`` above 3.4e38), or with
+    ``reciprocal`` whose ``1 / value`` does (a time constant that divides).
+
+    Examples
+    --------
+    >>> fits_float32("v_th", 1e300)
+    Traceback (most recent call last):
+    ...
+    spikerec.errors.ParameterError: v_th=1e+300 is too large: training computes in float32, \
+whose largest value is 3.4e+38
+    """
+    if abs(value) > FLOAT32_MAX:
+        raise ParameterError(
+            f"{name}={value!r} is too large: training computes in float32, whose largest "
+            f"value is {FLOAT32_MAX:.2g}"
+        )
+    if reciprocal and value != 0 and abs(1.0 / value) > FLOAT32_MAX:
+        raise ParameterError(
+            f"{name}={value!r} is too small: 1 / {name} overflows float32 (largest value "
+            f"{FLOAT32_MAX:.2g})"
+        )
 
 
 def parse_name_list(
@@ -109,7 +137,7 @@ def check_tensor(
     # A sum is one cheap pass and finite whenever every element is; only when it is
     # not (NaN or Inf somewhere, or finite values overflowing) decide element-wise.
     if not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
-        raise ParameterError(f"{name} contains NaN or infinite values")
+        raise NonFiniteError(f"{name} contains NaN or infinite values", tensor_name=name)
 
 
 def check_like_parameters(

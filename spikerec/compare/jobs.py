@@ -16,9 +16,7 @@ process).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import NamedTuple
 
 from spikerec.compare.baselines.augment import AugmentRecord, augment_training
@@ -27,6 +25,7 @@ from spikerec.compare.entries import ENTRIES, EntryResult, Trained
 from spikerec.compare.harness import run_entry, seed_splits
 from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError
+from spikerec.workers import run_pool
 
 
 class Task(NamedTuple):
@@ -114,12 +113,6 @@ def run_task(
     return TaskResult(task, results, record)
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _run_in_worker(config: CompareConfig, task: Task) -> TaskResult:
     return run_task(config, task)
 
@@ -141,7 +134,9 @@ def execute(
     inherited from this one) with ``threads_per_job`` torch threads each runs
     them, and ``on_result`` sees a task's entries when the task returns. If a task
     fails (or the run is interrupted), the results of every task that finished are
-    reported first, the workers are stopped, and the error is raised.
+    reported first, the other workers are stopped, and the task's own error is
+    raised. Workers end with this process, however it ends
+    (see :func:`spikerec.workers.run_pool`).
     """
     if jobs < 1:
         raise ParameterError(f"jobs={jobs!r} must be >= 1")
@@ -150,41 +145,16 @@ def execute(
             preloaded = first_dataset if task.seed == config.seeds[0] else None
             run_task(config, task, dataset=preloaded, on_result=on_result)
         return
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads_per_job,),
+
+    def report(result: TaskResult) -> None:
+        if on_result is not None:
+            for entry_result in result.results:
+                on_result(entry_result, result.augmentation)
+
+    run_pool(
+        _run_in_worker,
+        [(config, task) for task in tasks],
+        jobs=jobs,
+        threads_per_job=threads_per_job,
+        on_done=report,
     )
-    try:
-        pending: set[Future[TaskResult]] = {
-            pool.submit(_run_in_worker, config, task) for task in tasks
-        }
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            errors = []
-            for future in done:
-                try:
-                    result = future.result()
-                except Exception as error:  # report the others' work before raising
-                    errors.append(error)
-                    continue
-                if on_result is not None:
-                    for entry_result in result.results:
-                        on_result(entry_result, result.augmentation)
-            if errors:
-                raise errors[0]
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued tasks and end running ones now, instead of waiting for them."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    # The executor has no public way to stop a running task; its worker processes
-    # are plain multiprocessing processes.
-    for process in list(getattr(pool, "_processes", {}).values()):
-        if process.is_alive():
-            process.terminate()

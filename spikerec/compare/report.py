@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import platform
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ import torch
 
 from spikerec.compare.baselines.augment import AugmentRecord
 from spikerec.compare.harness import CompareConfig, CompareOutcome
-from spikerec.run_folders import atomic_write_text
+from spikerec.run_folders import atomic_write_json, atomic_write_text
 
 
 def _fmt_p(p: float | None) -> str:
@@ -175,11 +174,9 @@ def write_compare_outputs(
         "wall_time_s": wall_time_s,
         "machine": machine,
     }
-    paths = [
-        atomic_write_text(
-            run_dir / "results.json", json.dumps(content, indent=2, default=float) + "\n"
-        )
-    ]
+    # Strict JSON: NaN (a confidence interval over one seed, the accuracy of an absent
+    # class) is written as null.
+    paths = [atomic_write_json(run_dir / "results.json", content, default=float)]
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

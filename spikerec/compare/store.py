@@ -11,12 +11,15 @@ Layout inside the run folder::
 
 Every file is written atomically (:func:`spikerec.run_folders.atomic_write`): a run killed
 at any moment leaves complete files or none, and a resumed run trusts what it finds.
+The JSON is strict (:func:`spikerec.run_folders.strict_json`): a NaN (the accuracy of a
+class absent from the test split) is written as ``null`` and read back as NaN.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from spikerec.compare.baselines.gan import GANConfig
 from spikerec.compare.config import CompareConfig
 from spikerec.compare.entries import EntryResult
 from spikerec.errors import ParameterError, ParameterTypeError
-from spikerec.run_folders import atomic_write, atomic_write_text
+from spikerec.run_folders import atomic_write, atomic_write_text, strict_json
 from spikerec.training.config import TrainConfig
 
 CONFIG_FILE = "compare_config.json"
@@ -82,6 +85,18 @@ def _json_default(value: object) -> object:
     raise ParameterTypeError(f"cannot store {type(value).__name__} in a comparison result")
 
 
+def _nan_for_null(value: Any) -> Any:
+    """Inverse of the strict JSON writing: ``null`` back to NaN, recursively (no field of
+    an entry or an augmentation record holds ``None`` itself)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {key: _nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_null(item) for item in value]
+    return value
+
+
 class CompareStore:
     """The finished work of one comparison run folder.
 
@@ -98,7 +113,7 @@ class CompareStore:
     # ----------------------------------------------------------------- config
     def write_config(self, config: CompareConfig) -> None:
         """Record the run's configuration (before any work starts)."""
-        text = json.dumps(config_to_dict(config), indent=2, default=_json_default)
+        text = strict_json(config_to_dict(config), indent=2, default=_json_default)
         atomic_write_text(self.run_dir / CONFIG_FILE, text + "\n")
 
     def read_config(self) -> CompareConfig:
@@ -139,7 +154,7 @@ class CompareStore:
         """Keep one finished entry (with its per-image correctness)."""
         self.finished_dir.mkdir(exist_ok=True)
         content = {**result.summary(), "correct": np.asarray(result.correct, dtype=bool)}
-        text = json.dumps(content, default=_json_default)
+        text = strict_json(content, default=_json_default)
         atomic_write_text(
             self.finished_dir / self._entry_name(result.augment, result.seed, result.entry), text
         )
@@ -157,7 +172,7 @@ class CompareStore:
                 tmp.write_bytes(buffer.getvalue())
 
             atomic_write(self.finished_dir / f"{stem}-samples.npy", write)
-        text = json.dumps(record.summary(), default=_json_default)
+        text = strict_json(record.summary(), default=_json_default)
         atomic_write_text(self.finished_dir / f"{stem}.json", text)
 
     def load_entries(self) -> dict[tuple[str, int, str], EntryResult]:
@@ -167,7 +182,7 @@ class CompareStore:
             return found
         names = {f.name for f in fields(EntryResult)}
         for path in sorted(self.finished_dir.glob("*-seed*-*.json")):
-            values = self._read_json(path)
+            values = _nan_for_null(self._read_json(path))
             if set(values) != names:
                 raise ParameterError(f"{path} is not a finished comparison entry")
             values["correct"] = np.asarray(values["correct"], dtype=bool)
@@ -183,7 +198,7 @@ class CompareStore:
         for path in sorted(self.finished_dir.glob("*-seed*.json")):
             if path.stem.count("-") != 1:  # an entry file, not a record
                 continue
-            values = self._read_json(path)
+            values = _nan_for_null(self._read_json(path))
             samples_path = path.with_name(f"{path.stem}-samples.npy")
             samples = (
                 torch.from_numpy(np.load(samples_path, allow_pickle=False))

@@ -23,6 +23,7 @@ import torch
 
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif import rules
+from spikerec.lif.checks import check_step_options
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.surrogates import FastSigmoid, Surrogate, get_surrogate
@@ -205,11 +206,15 @@ def lif_step(
 
     Bad input raises one line naming the argument: a ``x`` that is not a finite,
     non-empty floating-point tensor of real data, a state of another shape, dtype or
-    device than ``x``, parameters that are not :class:`LIFParams`, unknown names.
+    device than ``x``, parameters that are not :class:`LIFParams`, unknown names, a
+    step the integrator cannot take stably, and ``tau_mem_ms`` / ``v_th`` overrides
+    that are NaN, infinite, out of range or unstable
+    (:func:`spikerec.lif.checks.check_step_options`).
     """
     check_params(params)
     check_tensor("x", x, "[B, *shape]")
     check_state(state, x.shape, x.dtype, x.device)
+    check_step_options(params, integrator, x, tau_mem_ms=tau_mem_ms, v_th=v_th)
     for name, extra in (("x_mid", x_mid), ("x_end", x_end)):
         if extra is not None:
             check_tensor(name, extra, "[B, *shape]")
@@ -388,6 +393,13 @@ def lif_sequence(
     if x.dim() < 2:
         raise ParameterError(f"x must have shape [T, B, *shape], got {tuple(x.shape)}")
     check_state(state, x.shape[1:], x.dtype, x.device)
+    check_step_options(
+        params,
+        step_options.get("integrator", "exact"),  # type: ignore[arg-type]
+        x[0],
+        tau_mem_ms=step_options.get("tau_mem_ms"),
+        v_th=step_options.get("v_th"),
+    )
     return _lif_sequence(x, state, params, **step_options)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.sparse import csr_array, issparse, sparray, spmatrix
 
-from spikerec.errors import ParameterError
+from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.step import LIFState, Synapse, _lif_step, held_affine_step, init_lif_state
@@ -63,21 +63,42 @@ class GridResult:
         return self.t_ms[self.spikes[:, neuron] > 0]
 
 
+def _real_array(name: str, values: object) -> np.ndarray:
+    """``values`` as a float64 array of finite real numbers, or a one-line error."""
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise ParameterTypeError(f"{name} must hold real numbers, got {values.dtype}")
+        values = values.detach().cpu()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:  # ragged lists
+        raise ParameterError(f"{name} must be an array of numbers ({error})") from None
+    if np.iscomplexobj(array):
+        raise ParameterTypeError(
+            f"{name} must hold real numbers, got {array.dtype} (the imaginary part would be lost)"
+        )
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise ParameterTypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ParameterError(f"{name} must hold finite numbers (it holds NaN or infinities)")
+    return array.astype(np.float64, copy=False)
+
+
 def _as_2d(name: str, values: np.ndarray | torch.Tensor) -> np.ndarray:
-    array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    array = _real_array(name, values)
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2 or array.shape[0] == 0:
         raise ParameterError(f"{name} must have shape [T] or [T, N] with T >= 1, got {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-        raise ParameterError(f"{name} must hold finite numbers")
-    return array.astype(np.float64, copy=False)
+    return array
 
 
 def _sparse_2d(name: str, values: sparray | spmatrix) -> csr_array:
     """A SciPy sparse ``[T, N]`` array as float64 CSR, checked like :func:`_as_2d`."""
     if values.ndim != 2 or values.shape[0] == 0:
         raise ParameterError(f"{name} must have shape [T, N] with T >= 1, got {values.shape}")
+    if np.iscomplexobj(values.data):
+        raise ParameterTypeError(f"{name} must hold real numbers, got {values.dtype}")
     array = csr_array(values, dtype=np.float64)
     if not np.isfinite(array.data).all():
         raise ParameterError(f"{name} must hold finite numbers")
@@ -114,6 +135,17 @@ def simulate(
     v0 : float or array [N], optional
         Initial membrane potential (default ``v_rest``).
 
+    Raises
+    ------
+    ValueError
+        One line naming the argument: not exactly one input, NaN or infinite values
+        (in the input, the weights, ``v0`` or what a current function returns),
+        shapes that do not fit, ``n_steps`` that is not a positive integer, or
+        parameters the integrator cannot integrate.
+    TypeError
+        Complex, boolean or non-numeric input, weights or ``v0`` (a complex current
+        would lose its imaginary part).
+
     Returns
     -------
     GridResult
@@ -131,6 +163,10 @@ def simulate(
         raise ParameterError("give exactly one input: current or input_spikes (with weights)")
 
     smooth = callable(current)
+    if n_steps is not None and (
+        isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1
+    ):
+        raise ParameterError(f"n_steps={n_steps!r} must be a positive integer")
     synapse: Synapse
     if input_spikes is not None:
         if weights is None:
@@ -140,10 +176,7 @@ def simulate(
             if issparse(input_spikes)
             else _as_2d("input_spikes", input_spikes)
         )
-        w = np.asarray(
-            weights.detach().cpu() if isinstance(weights, torch.Tensor) else weights,
-            dtype=np.float64,
-        )
+        w = _real_array("weights", weights)
         w = w[:, None] if w.ndim == 1 else w
         if w.ndim != 2 or w.shape[0] != spikes_in.shape[1]:
             raise ParameterError(
@@ -166,11 +199,13 @@ def simulate(
         grid = np.arange(n_steps) * dt
 
         def sampled(times: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(
-                np.stack(
-                    [np.atleast_1d(np.asarray(current(float(t)), dtype=np.float64)) for t in times]
+            samples = [np.atleast_1d(_real_array("current(t)", current(float(t)))) for t in times]
+            if any(sample.shape != samples[0].shape or sample.ndim != 1 for sample in samples):
+                raise ParameterError(
+                    "current(t) must return a number or an array [N] of the same length "
+                    "at every time"
                 )
-            )
+            return torch.from_numpy(np.stack(samples))
 
         x, x_mid, x_end = sampled(grid), sampled(grid + dt / 2), sampled(grid + dt)
         synapse = "current"
@@ -183,7 +218,13 @@ def simulate(
     n_neurons = x.shape[1]
     state = init_lif_state((n_neurons,), params, dtype=torch.float64)
     if v0 is not None:
-        v_start = np.array(np.broadcast_to(np.asarray(v0, dtype=np.float64), (n_neurons,)))
+        start = _real_array("v0", v0)
+        try:
+            v_start = np.array(np.broadcast_to(start, (n_neurons,)))
+        except ValueError:
+            raise ParameterError(
+                f"v0 must be a number or an array [N={n_neurons}], got shape {start.shape}"
+            ) from None
         state = state._replace(v=torch.from_numpy(v_start))
 
     if not smooth:

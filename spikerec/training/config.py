@@ -21,6 +21,18 @@ from spikerec.recognition.heads import HEADS, HeadOutput
 from spikerec.recognition.recognizer import Recognizer, build_recognizer
 from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
+from spikerec.validation import fits_float32
+
+# Fields the run computes with in float32: refused where they overflow there.
+_FLOAT32_FIELDS = (
+    "tau_mem_ms",
+    "v_th",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "rate_reg",
+    "rate_target",
+)
 
 
 #: Training losses by name: each maps a head's output to the class scores ``[B, C]``
@@ -195,6 +207,8 @@ class TrainConfig:
                 raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
         # Validates tau_mem_ms, v_th and reset together, and the integrator against them.
         get_integrator(self.integrator).validate(self.head_params())
+        for name in _FLOAT32_FIELDS:  # run in float32: refuse what overflows there
+            fits_float32(name, getattr(self, name), reciprocal=name == "tau_mem_ms")
 
     def head_params(self) -> LIFParams:
         """Parameters of the output LIF neurons."""

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spikerec.data.fingerprint import check_resume_data, data_fingerprint
 from spikerec.errors import ParameterError, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
 from spikerec.training.checkpoints import CheckpointError
@@ -38,6 +39,7 @@ from spikerec.training.distributed import (
     shard,
     sum_over_ranks,
 )
+from spikerec.training.divergence import diverged_if_nonfinite
 from spikerec.training.epochs import BatchTotals, TrainState, run_epochs, snapshot
 from spikerec.training.evaluation import (
     EvalResult,
@@ -198,7 +200,12 @@ def train(
     state = TrainState()
     best_weights = snapshot(model)
 
+    fingerprint = data_fingerprint(dataset)
     if resume is not None:
+        # Refuses data that differ from the run's (a checkpoint without a fingerprint
+        # predates them: the command warns about it).
+        if isinstance(resume, dict):
+            check_resume_data(resume.get("data_fingerprint"), dataset, checkpoint="the resumed run")
         try:
             model.load_state_dict(resume["model"])
             model.to(place.device)
@@ -212,6 +219,11 @@ def train(
             raise CheckpointError(
                 f"checkpoint does not match this model and data ({first[:160]})"
             ) from None
+        # A tampered train_state (epoch -5, a history that is a string) is refused now,
+        # not after an epoch has run. (Imported here: that module imports this one.)
+        from spikerec.training.resume import check_train_state
+
+        check_train_state(asdict(state), epochs=config.epochs, checkpoint="the resumed run")
 
     def payload() -> dict[str, Any]:
         return {
@@ -223,6 +235,7 @@ def train(
             "generator": generator.get_state(),
             "best_model": dict(best_weights),
             "train_state": asdict(state),
+            "data_fingerprint": fingerprint,
         }
 
     train_x, train_y = dataset.train.images, dataset.train.labels
@@ -238,7 +251,8 @@ def train(
         local = shard(index, place)
         images = train_x[local].to(place.device)
         labels = train_y[local].to(place.device)
-        output = stepper(images, generator)
+        with diverged_if_nonfinite(epoch, step):  # weights too large for the data
+            output = stepper(images, generator)
         loss = loss_of(output, labels, config)
         # Single process: stop before a NaN reaches the weights. With several
         # ranks a rank's loss is its own; the all-reduced weights (checked
@@ -261,14 +275,15 @@ def train(
         )
 
     def validate() -> EvalResult:
-        return evaluate(
-            model,
-            dataset.val.images,
-            dataset.val.labels,
-            n_classes=n_classes,
-            decoder=config.decoder,
-            generator=eval_generator(config),
-        )
+        with diverged_if_nonfinite(state.epoch + 1):
+            return evaluate(
+                model,
+                dataset.val.images,
+                dataset.val.labels,
+                n_classes=n_classes,
+                decoder=config.decoder,
+                generator=eval_generator(config),
+            )
 
     run_epochs(
         model,
