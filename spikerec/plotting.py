@@ -1074,6 +1074,69 @@ def plot_sample_grid(
     return ax
 
 
+def plot_early_exit_tradeoff(
+    curve: Sequence[Mapping[str, float]],
+    *,
+    full_accuracy: float,
+    full_synops_per_image: float,
+    chosen: Mapping[str, float] | None = None,
+    ax: Axes | None = None,
+    label: str | None = None,
+) -> Axes:
+    """Accuracy against synaptic operations per image of early-exit rules, full-T run marked.
+
+    Parameters
+    ----------
+    curve : sequence of mapping
+        One point per rule with ``accuracy`` and ``synops_per_image`` (as from
+        :func:`spikerec.recognition.early_exit.early_exit_curve`); the points that no
+        other point beats on both axes are joined by a line.
+    full_accuracy, full_synops_per_image : float
+        The run of all T steps, drawn as a star.
+    chosen : mapping, optional
+        The rule reported (``accuracy``, ``synops_per_image``), drawn as a ring.
+
+    Examples
+    --------
+    >>> fig, (ax,) = new_figure()
+    >>> curve = [{"accuracy": 0.9, "synops_per_image": 1e4},
+    ...          {"accuracy": 0.95, "synops_per_image": 3e4}]
+    >>> plot_early_exit_tradeoff(curve, full_accuracy=0.96, full_synops_per_image=1e5,
+    ...                          ax=ax).get_xlabel()
+    'synaptic operations per image (SOP)'
+    """
+    ax = plt.gca() if ax is None else ax
+    ops = np.array([p["synops_per_image"] for p in curve], dtype=np.float64)
+    acc = np.array([p["accuracy"] for p in curve], dtype=np.float64)
+    (dots,) = ax.plot(ops, acc, "o", ms=4, alpha=0.6, label=label)
+    order = np.argsort(ops, kind="stable")
+    front = [i for k, i in enumerate(order) if acc[i] > acc[order[:k]].max(initial=-np.inf)]
+    ax.plot(ops[front], acc[front], "-", color=dots.get_color(), alpha=0.8)
+    ax.plot(
+        [full_synops_per_image],
+        [full_accuracy],
+        "*",
+        ms=12,
+        color=dots.get_color(),
+        markeredgecolor="black",
+        label="all T steps" if label is None else f"{label}: all T steps",
+    )
+    if chosen is not None:
+        ax.plot(
+            [chosen["synops_per_image"]],
+            [chosen["accuracy"]],
+            "o",
+            ms=10,
+            mfc="none",
+            color="black",
+            label="reported rule",
+        )
+    ax.set_xlabel("synaptic operations per image (SOP)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
 __all__ = [
     "DENSE_RASTER_ROWS",
     "FIGURE_FORMATS",
@@ -1085,6 +1148,7 @@ __all__ = [
     "plot_accuracy_by_steps",
     "plot_confusion_matrix",
     "plot_convergence",
+    "plot_early_exit_tradeoff",
     "plot_input_current",
     "plot_lif",
     "plot_membrane_trace",

@@ -179,6 +179,15 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "svm-linear" in out and "accuracy" in out
     assert "| lif |" in (run_dir / "report.md").read_text()
+    # Early exit: per seed in the lif entry's details, averaged in its row, drawn and stated.
+    early = rows["lif"]["early_exit"]
+    assert early["n_seeds"] == 2 and early["mean_steps"] <= early["n_steps"] == 6
+    assert early["synops_per_image"] <= early["full_synops_per_image"]
+    per_seed = [r["details"]["early_exit"] for r in results["runs"] if r["entry"] == "lif"]
+    assert len(per_seed) == 2 and all(len(r["curve"]) == len(early["curve"]) for r in per_seed)
+    assert early["full_synops_per_image"] == pytest.approx(rows["lif"]["ops_per_image"])
+    assert (run_dir / "early_exit_tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Early exit (lif;" in (run_dir / "report.md").read_text()
 
 
 def _run(entry, seed, correct, augment="none"):

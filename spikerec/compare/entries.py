@@ -37,6 +37,7 @@ from spikerec.data.loading import DatasetSplits
 from spikerec.data.splits import stratified_subsample
 from spikerec.errors import ParameterError
 from spikerec.recognition.decoders import decode
+from spikerec.recognition.early_exit import evaluate_early_exit
 from spikerec.recognition.recognizer import Recognizer
 from spikerec.registry import Registry
 from spikerec.training.config import TrainConfig
@@ -271,6 +272,14 @@ class RecognizerEntry(Entry):
                     decoder=train_config.decoder,
                     generator=eval_generator(train_config),
                 )
+            )
+            # Early-exit inference against the full-T run, and its accuracy-SynOps curve.
+            details["early_exit"] = evaluate_early_exit(
+                model,
+                test.images,
+                test.labels,
+                decoder=train_config.decoder,
+                generator=eval_generator(train_config),
             )
         return self._result(
             seed,

@@ -38,6 +38,7 @@ from spikerec.compare.entries import EntryResult, Trained, lif_time_course
 from spikerec.compare.stats import mcnemar_test, mean_confidence_interval
 from spikerec.data.loading import DatasetSplits, Split
 from spikerec.data.splits import stratified_fraction
+from spikerec.recognition.early_exit import mean_early_exit
 
 if TYPE_CHECKING:
     from spikerec.compare.store import CompareStore
@@ -165,6 +166,9 @@ def summarize(
             row["decision_latency_steps_mean"] = float(
                 np.mean([r.details["decision_latency_steps_mean"] for r in runs])
             )
+        exits = [r.details["early_exit"] for r in runs if "early_exit" in r.details]
+        if exits:
+            row["early_exit"] = mean_early_exit(exits)
         rows.append(row)
     return rows
 

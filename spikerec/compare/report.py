@@ -130,6 +130,28 @@ def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) 
     return lines
 
 
+def early_exit_line(row: dict[str, Any]) -> str:
+    """One sentence on a ``lif`` row's early exit against its full-T run (mean over seeds)."""
+    ee = row["early_exit"]
+    rule = ee["rule"]
+    text = rule.get("text", f"margin {rule['margin']} spikes for {rule['patience_steps']} steps")
+    saved = (
+        1.0 - ee["synops_per_image"] / ee["full_synops_per_image"]
+        if ee["full_synops_per_image"]
+        else 0.0
+    )
+    return (
+        f"Early exit ({row.get('label', row['entry'])}; {text}): "
+        f"{100 * ee['accuracy']:.2f} % in {ee['mean_steps']:.1f} of {ee['n_steps']:.0f} steps "
+        f"on average, {ee['synops_per_image']:.3g} SOP per image, against "
+        f"{100 * ee['full_accuracy']:.2f} % and {ee['full_synops_per_image']:.3g} SOP for all "
+        f"steps ({100 * saved:.0f} % fewer SynOps; curve of other rules in "
+        "early_exit_tradeoff.png). The exit step is found from one full run, which a run "
+        "stopped there reproduces because the network is causal; SynOps count the V4 spikes "
+        "up to each image's exit step."
+    )
+
+
 def write_compare_outputs(
     run_dir: Path,
     config: CompareConfig,
@@ -150,6 +172,7 @@ def write_compare_outputs(
         plot_accuracy_bars,
         plot_accuracy_by_steps,
         plot_confusion_matrix,
+        plot_early_exit_tradeoff,
         plot_sample_grid,
         save_figure,
     )
@@ -248,6 +271,25 @@ def write_compare_outputs(
             )
         save(fig, "accuracy_vs_steps.png")
 
+    exit_rows = [r for r in rows if r["entry"] == "lif" and "early_exit" in r]
+    if exit_rows:
+        fig, (ax,) = new_figure(figsize=(6.0, 4.0))
+        for lif in exit_rows:
+            ee = lif["early_exit"]
+            plot_early_exit_tradeoff(
+                ee["curve"],
+                full_accuracy=ee["full_accuracy"],
+                full_synops_per_image=ee["full_synops_per_image"],
+                chosen=ee,
+                ax=ax,
+                label=lif.get("label", "lif") if len(exit_rows) > 1 else None,
+            )
+        ax.legend(fontsize="small")
+        ax.set_title(
+            f"LIF head on {config.data}: early exit, accuracy vs SynOps", fontsize="medium"
+        )
+        save(fig, "early_exit_tradeoff.png")
+
     first_seed = config.seeds[0]
     shown = [r for r in results if r.seed == first_seed]
     if shown:
@@ -308,6 +350,8 @@ def write_compare_outputs(
             f"LIF decision latency: {lif_row['decision_latency_steps_mean']:.2f} steps "
             f"on average (first step from which the decoded class no longer changes).",
         ]
+    for lif in (r for r in rows if r["entry"] == "lif" and "early_exit" in r):
+        lines += ["", early_exit_line(lif)]
     lines += [
         "",
         f"Wall time {wall_time_s:.1f} s on {machine['platform']}, "
