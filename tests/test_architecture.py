@@ -33,7 +33,16 @@ PACKAGE = ROOT / "spikerec"
 DATA = Path(__file__).resolve().parent / "data"
 OLD_RUN = DATA / "run-before-restructure"
 
-FOUNDATION = {"errors", "validation", "registry", "run_folders", "_compat"}
+FOUNDATION = {
+    "errors",
+    "validation",
+    "registry",
+    "run_folders",
+    "_compat",
+    "resources",
+    "interrupts",
+    "workers",
+}
 # layer -> the layers it may import (besides its own and the foundation)
 MAY_IMPORT: dict[str, set[str]] = {
     "foundation": set(),

@@ -48,6 +48,7 @@ from spikerec.training.evaluation import (
     evaluate,
     predict,
 )
+from spikerec.training.resume import check_train_state
 
 __all__ = [
     "LOSSES",
@@ -220,9 +221,7 @@ def train(
                 f"checkpoint does not match this model and data ({first[:160]})"
             ) from None
         # A tampered train_state (epoch -5, a history that is a string) is refused now,
-        # not after an epoch has run. (Imported here: that module imports this one.)
-        from spikerec.training.resume import check_train_state
-
+        # not after an epoch has run.
         check_train_state(asdict(state), epochs=config.epochs, checkpoint="the resumed run")
 
     def payload() -> dict[str, Any]:

@@ -81,6 +81,7 @@ def load_model(checkpoint: str | os.PathLike[str]) -> TrainedModel:
     >>> from pathlib import Path
     >>> from dataclasses import asdict
     >>> from spikerec.training.checkpoints import save_checkpoint
+    >>> from spikerec import load_dataset
     >>> from spikerec.training.loop import dataset_meta, eval_generator
     >>> data = load_dataset("synthetic", seed=0)
     >>> config = TrainConfig(data="synthetic", n_steps=4)
@@ -181,6 +182,7 @@ def get_split(dataset: DatasetSplits, split: str) -> Split:
 
     Examples
     --------
+    >>> from spikerec import load_dataset
     >>> len(get_split(load_dataset("synthetic", seed=0), "val"))
     60
     """
