@@ -21,8 +21,8 @@ from typing import cast
 
 import snntorch as snn
 import torch
-from torch import nn
 from snntorch import surrogate as snn_surrogate
+from torch import nn
 
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.modules import LIF
