@@ -147,7 +147,7 @@ STEP_CASES = {
     "seq-T=0": (lambda: lif_sequence(zeros(0, B, N), state(), P), ValueError, "empty"),
     "seq-B=0": (lambda: lif_sequence(zeros(T, 0, N), state(b=0), P), ValueError, "empty"),
     "seq-no-time-axis": (lambda: lif_sequence(zeros(B, N), state(), P), ValueError, "state.v"),
-    "seq-0d": (lambda: lif_sequence(torch.tensor(1.0), state(), P), ValueError, "[T, ..., N]"),
+    "seq-0d": (lambda: lif_sequence(torch.tensor(1.0), state(), P), ValueError, "[T, B, *shape]"),
     "seq-nan": (lambda: lif_sequence(full(NAN, T, B, N), state(), P), ValueError, "NaN"),
     "seq-meta": (lambda: lif_sequence(zeros(T, B, N, **META), state(), P), ValueError, "meta"),
     "seq-int": (lambda: lif_sequence(zeros(T, B, N, **I64), state(), P), TypeError, "floating"),
