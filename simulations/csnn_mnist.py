@@ -19,7 +19,7 @@ Writes ``csnn_mnist.csv`` (per epoch: loss, validation and test accuracy, second
 the second convolution on a test image; the loss per epoch) into a new folder under
 ``--out``.
 
-    python simulations/csnn_mnist.py --out runs                 # about 97.5 % test
+    python simulations/csnn_mnist.py --out runs    # 97.9 % test, 21 min on 1 thread
     python simulations/csnn_mnist.py --epochs 1 --limit 64 --out runs   # smoke run
 """
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,6 +217,19 @@ def _run(
             handle.remove()
 
 
+@contextmanager
+def _buffers_kept(model: nn.Module) -> Iterator[None]:
+    """Restore every buffer (BatchNorm statistics) of ``model`` on leaving."""
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name])
+
+
 def _is_cell(module: nn.Module) -> bool:
     return isinstance(module, LIFCell)
 
@@ -242,9 +256,9 @@ def measure_activity(
     """Firing rate and silent fraction of every LIF / LIFCell layer of ``model`` on a batch.
 
     Runs ``model(*inputs, **kwargs)`` once without gradients, as it is (train or
-    eval mode), recording the spikes of every :class:`spikerec.LIF` and
-    :class:`spikerec.LIFCell` in it; a layer called several times (a cell in a time
-    loop) is summed over its calls.
+    eval mode; buffers such as BatchNorm statistics are restored), recording the
+    spikes of every :class:`spikerec.LIF` and :class:`spikerec.LIFCell` in it; a
+    layer called several times (a cell in a time loop) is summed over its calls.
 
     Parameters
     ----------
@@ -284,7 +298,8 @@ def measure_activity(
     'SilentLayerWarning'
     """
     recorder = _Recorder(_spiking_layers(model))
-    _run(model, recorder, inputs, kwargs)
+    with _buffers_kept(model):
+        _run(model, recorder, inputs, kwargs)
     report = recorder.report()
     if warn_silent_fraction is not None:
         _warn_silent(report, warn_silent_fraction)
@@ -404,18 +419,12 @@ def init_firing_(
     ):
         raise ParameterError(f"max_iterations={max_iterations!r} must be a positive integer")
     layers = _spiking_layers(model)
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    try:
+    with _buffers_kept(model):
         for weight_layer, name in _synapses(model, layers, inputs, kwargs):
             rate = targets.get(name) if isinstance(targets, dict) else targets
             if rate is not None:
                 _tune(model, layers, name, weight_layer, inputs, kwargs, rate, rtol,
                       max_iterations)  # fmt: skip
-    finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                if name in buffers:
-                    b.copy_(buffers[name])
     return measure_activity(model, *inputs, **kwargs)
 
 
