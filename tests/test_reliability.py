@@ -551,11 +551,6 @@ def test_every_json_file_of_a_comparison_is_strict_and_nan_survives_a_resume(tmp
     assert entry.per_class_accuracy[:9] == outcome.results[0].per_class_accuracy[:9]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands/ wiring: recognizer_runs._write_json must use "
-    "spikerec.run_folders.atomic_write_json (remove this mark once it does)",
-)
 def test_every_json_file_of_a_training_run_is_strict(tmp_path):
     from spikerec.data.idx import write_idx
     from spikerec.data.loading import MNIST_FILES

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from spikerec.errors import ParameterError
-from spikerec.run_folders import atomic_write, atomic_write_text
+from spikerec.run_folders import atomic_write, atomic_write_json
 from spikerec.training.evaluation import EvalResult
 
 
@@ -27,8 +26,8 @@ def apply_threads(threads: int) -> None:
 
 
 def write_json(path: Path, content: Any) -> Path:
-    """Atomically write ``content`` as indented JSON (numpy and torch scalars as floats)."""
-    return atomic_write_text(path, json.dumps(content, indent=2, default=float) + "\n")
+    """Atomically write ``content`` as indented, strict JSON (NaN and infinities as null)."""
+    return atomic_write_json(path, content, default=float)
 
 
 def save_figure(fig: Any, path: Path) -> Path:
