@@ -20,8 +20,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.step import (

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.step import LIFState, held_affine_step, input_term

@@ -21,8 +21,8 @@ from typing import Literal, NamedTuple
 
 import torch
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError, ParameterTypeError
-from spikerec.lif import rules
 from spikerec.lif.checks import check_step_options
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
 from spikerec.reference.events import ContinuousResult, check_sample_times, group_jumps
 

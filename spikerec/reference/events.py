@@ -7,8 +7,8 @@ from typing import Literal
 
 import numpy as np
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from spikerec.lif import rules
+import spikerec.lif.rules as rules
 from spikerec.lif.params import LIFParams
 
 # Steps scanned at once after a spike; doubled while no spike is found, so a quiet

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from scipy.sparse import csr_array
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 
 
 def poisson_spike_times(

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.integrate import solve_ivp
 
+import spikerec.lif.rules as rules
 from spikerec.errors import ParameterError
-from spikerec.lif import rules
 from spikerec.lif.params import LIFParams
 from spikerec.reference.events import (
     ContinuousResult,
