@@ -945,7 +945,8 @@ def plot_accuracy_by_steps(
         Accuracies of other entries, drawn as horizontal dashed lines.
     zoom : bool
         Add an inset over the last 60 % of the steps with its y axis zoomed on the
-        curve and the references, where the differences are a few tenths of a percent.
+        curve and the references, where the differences are a few tenths of a percent
+        (only when the early steps stretch the axis to over 4 times that range).
 
     Returns
     -------
@@ -1006,11 +1007,13 @@ def plot_accuracy_by_steps(
             Line2D([], [], color=_REFERENCE_COLORS[k % len(_REFERENCE_COLORS)], ls="--", label=ref)
         )
     legend_outside(ax, handles)
-    if zoom and n_steps >= 4:
-        first = int(np.floor(0.4 * n_steps))
-        window = np.concatenate([curves[:, first:].ravel(), list(refs.values())])
-        low, high = float(window.min()), float(window.max())
-        pad = max(0.1 * (high - low), 0.002)
+    first = int(np.floor(0.4 * n_steps))
+    window = np.concatenate([curves[:, first:].ravel(), list(refs.values())])
+    low, high = float(window.min()), float(window.max())
+    pad = max(0.1 * (high - low), 0.002)
+    everything = np.concatenate([curves.ravel(), list(refs.values())])
+    # an inset only where the early steps stretch the axis far beyond the plateau
+    if zoom and n_steps >= 4 and np.ptp(everything) > 4 * (high - low + 2 * pad):
         inset = ax.inset_axes((0.42, 0.08, 0.55, 0.5))
         draw(inset)
         inset.set_xlim(first + 0.5, n_steps + 0.5)

@@ -489,6 +489,7 @@ def test_continuous_file_holds_the_documented_parameters(tmp_path, gen):
     assert graph.metadata["dt"] == pytest.approx(0.5e-3, rel=1e-15)
     assert graph.metadata["spikerec.integrator"] == "exact"
     assert graph.metadata["spikerec.reset"] == "zero"
+    assert graph.metadata["spikerec.surrogate"] == str(head.lif.surrogate)  # key as in 0.1
     assert sorted(graph.edges) == sorted(
         [("input", "synapses"), ("synapses", "lif"), ("lif", "output")]
     )

@@ -349,6 +349,11 @@ def test_accuracy_by_steps_shows_every_seed_and_zooms_on_the_plateau():
     assert inset_low > curves[:, 10:].min() - 0.01 and inset_high < 1.0
     assert inset_high - inset_low < 0.1 * (ax.get_ylim()[1] - ax.get_ylim()[0])
     assert band.get_paths()
+    # a curve that stays near its plateau needs no zoom: the axis is zoomed already
+    fig, (ax,) = new_figure()
+    plot_accuracy_by_steps(curves[:, 10:], references={"softmax CNN": 0.975}, ax=ax)
+    assert not [child for child in ax.child_axes if not child.get_xlabel()]
+    assert ax.get_ylim()[0] > 0.8
 
 
 # --------------------------------------------------------------------------- convergence

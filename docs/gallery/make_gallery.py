@@ -72,9 +72,10 @@ def _store(source: Path, name: str, scale: float) -> None:
     with Image.open(source) as image:
         size = (round(image.width * scale), round(image.height * scale))
         small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        # max-coverage keeps the class colours apart (median cut merged blue and cyan)
+        # octree keeps the class colours apart (median cut merged blue and cyan) and the
+        # greys grey (max coverage tinted them)
         small = small.quantize(
-            colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
+            colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
         )
         small.save(HERE / name, optimize=True)
     print(f"  -> docs/gallery/{name} ({(HERE / name).stat().st_size // 1024} KiB)")

@@ -329,7 +329,7 @@ def to_nir_graph(
         "spikerec.synapse": "delta",
         "spikerec.learn_tau": int(lif.log_tau_mem_ms is not None),
         "spikerec.learn_threshold": int(lif.v_th is not None),
-        "spikerec.lif.surrogates": str(lif.surrogate),
+        "spikerec.surrogate": str(lif.surrogate),  # the key files had before the restructure
     }
     if encoder_note is not None:
         metadata["spikerec.v4_encoder"] = encoder_note
