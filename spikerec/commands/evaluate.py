@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from spikerec.commands._common import eval_summary, save_figure, write_json
-from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write_text, new_run_dir
 from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
-from spikerec.training.trained_model import SPLITS, get_split, load_model, matching_dataset
+from spikerec.training.trained_model import (
+    check_split,
+    get_split,
+    load_model,
+    matching_dataset,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,7 @@ class EvaluateOptions:
     out: str | Path = "runs"
 
     def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise ParameterError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
+        check_split(self.split)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ from spikerec.commands._common import save_figure, write_json
 from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write_text, new_run_dir
 from spikerec.training.evaluation import eval_generator, predict
-from spikerec.training.trained_model import SPLITS, get_split, load_model, matching_dataset
+from spikerec.training.trained_model import (
+    check_split,
+    get_split,
+    load_model,
+    matching_dataset,
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,7 @@ class OutputTraceOptions:
     out: str | Path = "runs"
 
     def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise ParameterError(f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
+        check_split(self.split)
         if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
             raise ParameterError(f"index={self.index!r} must be in [0, number of images)")
 

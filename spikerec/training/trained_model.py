@@ -177,6 +177,13 @@ def matching_dataset(
     return dataset
 
 
+def check_split(split: str) -> str:
+    """``split`` if it names a split (:data:`SPLITS`), else a one-line ParameterError."""
+    if split not in SPLITS:
+        raise ParameterError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    return split
+
+
 def get_split(dataset: DatasetSplits, split: str) -> Split:
     """``dataset.test``, ``.val`` or ``.train`` by name (one of :data:`SPLITS`).
 
@@ -186,9 +193,7 @@ def get_split(dataset: DatasetSplits, split: str) -> Split:
     >>> len(get_split(load_dataset("synthetic", seed=0), "val"))
     60
     """
-    if split not in SPLITS:
-        raise ParameterError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    return getattr(dataset, split)
+    return getattr(dataset, check_split(split))
 
 
 __all__ = ["SPLITS", "TrainedModel", "get_split", "load_model", "matching_dataset"]
