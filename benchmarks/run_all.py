@@ -5,13 +5,15 @@ Workloads (see each script's docstring):
 - (a) ``bench_output_layer.py``: Linear(3136 -> 10) + 10 LIF, forward + backward, T = 25, 100;
 - (b) ``bench_training_step.py``: a training step of the reference network, T = 25;
 - (c) ``bench_training_step.py``: peak memory of that step at T = 100 (fresh processes);
-- (d) ``bench_reference_sim.py``: event-driven and grid simulators vs SciPy solve_ivp.
+- (d) ``bench_reference_sim.py``: event-driven and grid simulators vs SciPy solve_ivp;
+- (e) ``bench_csnn.py``: a training step of the example CSNN (simulations/csnn_mnist.py)
+  against the same network in snntorch, T = 10.
 
 Every workload checks that the peers agree (same spikes, gradients within
 tolerance; simulator traces within 1e-9) before timing them. The exit status is 1
 when any agreement check failed.
 
-Usage: ``python benchmarks/run_all.py [--quick] [--threads N] [--only a b c d]``.
+Usage: ``python benchmarks/run_all.py [--quick] [--threads N] [--only a b c d e]``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import sys
 import time
 
+import bench_csnn
 import bench_output_layer
 import bench_reference_sim
 import bench_training_step
@@ -32,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per peer")
     parser.add_argument(
-        "--only", nargs="+", choices=("a", "b", "c", "d"), default=("a", "b", "c", "d"),
+        "--only", nargs="+", choices=("a", "b", "c", "d", "e"),
+        default=("a", "b", "c", "d", "e"),
         help="workloads to run (default all)",
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="(a): also torch.compile spikerec")
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         print()
     if "d" in args.only:
         results.append(bench_reference_sim.main(shared))
+        print()
+    if "e" in args.only:
+        results.append(bench_csnn.main(shared))
         print()
 
     checks = [c for r in results for c in r.get("checks", [])]

@@ -4,60 +4,46 @@
     python simulations/compare_heads.py --data mnist5k --heads softmax,lif \
         --train-fraction 0.1 --augment none,classic,gan
 
-Runs :func:`spikerec.compare.harness.run_compare` and writes the same files as
-``spikerec compare`` (results, report.md, accuracy_bars.png, ...) into a new folder.
+Runs :func:`spikerec.commands.compare.run`, the work of ``spikerec compare``, so it
+writes the same files (results, report.md, accuracy_bars.png, ...) into a new folder
+and can be resumed with ``spikerec compare --resume``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
-from spikerec.compare import ENTRIES, CompareConfig, parse_entries, run_compare
-from spikerec.compare.baselines.augment import parse_augmentations
-from spikerec.compare.report import terminal_table, write_compare_outputs
-from spikerec.data.loading import load_dataset
-from spikerec.run_folders import new_run_dir
+from spikerec.commands.compare import CompareOptions, run
+from spikerec.compare import ENTRIES, CompareConfig
+from spikerec.compare.report import terminal_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--heads", default=",".join(ENTRIES))
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--data", default="digits", help="dataset name or idx:PATH")
+    parser.add_argument(
+        "--heads", default=",".join(ENTRIES), help="comma-separated entries (default: all)"
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--augment", default="none", help="none, classic, gan; comma-separated")
-    parser.add_argument("--train-fraction", type=float, default=1.0)
-    parser.add_argument("--out", default="runs")
+    parser.add_argument(
+        "--train-fraction", type=float, default=1.0, help="fraction of the training split kept"
+    )
+    parser.add_argument("--out", default="runs", help="parent folder of the new run folder")
     args = parser.parse_args(argv)
 
     config = CompareConfig(
         data=args.data,
-        entries=parse_entries(args.heads),
+        entries=args.heads,
         seeds=tuple(range(args.seeds)),
-        augment=parse_augmentations(args.augment),
+        augment=args.augment,
         train_fraction=args.train_fraction,
     )
-    # the splits run_compare would load for the first seed (same fractions)
-    dataset = load_dataset(
-        args.data,
-        seed=config.seeds[0],
-        val_fraction=config.train.val_fraction,
-        test_fraction=config.train.test_fraction,
-    )
-    run_dir = new_run_dir(args.out, "compare")
-    started = time.perf_counter()
-    outcome = run_compare(config, first_dataset=dataset)
-    write_compare_outputs(
-        run_dir,
-        config,
-        outcome,
-        class_names=list(dataset.class_names),
-        wall_time_s=time.perf_counter() - started,
-    )
-    print(terminal_table(outcome.rows))
-    print(f"figure: {run_dir / 'accuracy_bars.png'}")
+    done = run(CompareOptions(config, out=args.out))
+    print(terminal_table(done.outcome.rows))
+    print(f"figure: {done.run_dir / 'accuracy_bars.png'}")
     return 0
 
 

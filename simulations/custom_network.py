@@ -21,11 +21,11 @@ import sys
 from collections.abc import Sequence
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
 import spikerec
+from spikerec.plotting import new_figure, plot_output_membranes, save_figure
 from spikerec.run_folders import new_run_dir
 
 
@@ -100,22 +100,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer.writerow(["step", "loss"])
         writer.writerows((k, f"{value:.6g}") for k, value in enumerate(losses, start=1))
 
-    fig = Figure(figsize=(8.0, 6.0), layout="constrained")
-    ax_loss, ax_v = fig.subplots(2, 1)
+    fig, (ax_loss, ax_v) = new_figure(2, figsize=(8.5, 6.5), sharex=False)
     ax_loss.plot(range(1, len(losses) + 1), losses)
     ax_loss.set_xlabel("Adam step")
     ax_loss.set_ylabel("cross-entropy on spike counts")
     ax_loss.set_title(f"spikerec.LIF in a custom network: test accuracy {accuracy:.1%}")
     label = int(data.test.labels[0])
-    t_ms = torch.arange(1, args.n_steps + 1).numpy()
-    for c in range(data.n_classes):
-        ax_v.plot(t_ms, out.membrane[:, 0, c].numpy(), lw=2.5 if c == label else 0.8, label=str(c))
-    ax_v.axhline(1.0, color="tab:red", ls="--", lw=1.0)
-    ax_v.set_xlabel("time (ms)")
-    ax_v.set_ylabel("membrane (pre-reset)")
+    # the LIF layer's output tensors go straight in: [T, 10] of test image 0
+    p = model.lif.params
+    plot_output_membranes(
+        out.membrane[:, 0], out.spikes[:, 0], v_th=p.v_th, v_reset=p.v_reset, label=label, ax=ax_v
+    )
     ax_v.set_title(f"output neurons on test image 0 (class {label}, thick)")
-    ax_v.legend(title="class", fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.savefig(run_dir / "custom_network.png", dpi=100)
+    save_figure(fig, run_dir / "custom_network.png", dpi=100)
     print(f"wrote {run_dir / 'custom_network.png'}")
     return 0
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from spikerec import LIFParams, simulate, solve_ivp_lif
-from spikerec.plotting import new_figure, plot_convergence
+from spikerec.plotting import new_figure, plot_convergence, save_figure
 from spikerec.run_folders import new_run_dir
 
 TAU_MS, I0, AMPLITUDE, PERIOD_MS, T_END_MS = 10.0, 0.5, 0.4, 20.0, 40.0
@@ -50,7 +50,7 @@ def measure(dts_ms: np.ndarray) -> dict[str, np.ndarray]:
     """Maximum absolute membrane error on the grid for each integrator and step size."""
     errors: dict[str, list[float]] = {"euler": [], "rk4": [], "exact (held input)": []}
     for dt in dts_ms:
-        params = LIFParams(tau_mem_ms=TAU_MS, dt_ms=float(dt), v_th=1e9, reset="none")
+        params = LIFParams(tau_mem_ms=TAU_MS, dt_ms=float(dt), v_th=1e9)  # never fires
         n_steps = int(round(T_END_MS / dt))
         t = (np.arange(n_steps) + 1) * dt
         for name in ("euler", "rk4"):
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig, (ax,) = new_figure(figsize=(6.0, 4.5))
     plot_convergence(dts_ms, errors, ax=ax)
     ax.set_title("LIF membrane error vs step size (tau = 10 ms)", fontsize="medium")
-    fig.savefig(out_dir / "convergence.png", dpi=120)
+    save_figure(fig, out_dir / "convergence.png")
     print(f"wrote {out_dir / 'convergence.png'}")
     print(f"wrote {out_dir / 'convergence.csv'}")
     return 0

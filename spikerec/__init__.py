@@ -25,6 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from spikerec import _compat
 from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.lif.activity import (
+    ActivityReport,
+    LayerActivity,
+    SilentLayerWarning,
+    init_firing_,
+    measure_activity,
+)
+from spikerec.lif.cell import LIFCell, LIFStepOutput
 from spikerec.lif.integrators import (
     INTEGRATORS,
     EulerIntegrator,
@@ -61,7 +69,10 @@ from spikerec.reference.events import ContinuousResult
 from spikerec.reference.grid import GridResult, simulate
 from spikerec.reference.inputs import poisson_spike_times, spike_raster
 from spikerec.reference.scipy_ivp import solve_ivp_lif
-from spikerec.training.loop import EvalResult, TrainConfig, TrainResult, evaluate, train
+from spikerec.training.config import TrainConfig
+from spikerec.training.evaluation import EvalResult, evaluate
+from spikerec.training.loop import TrainResult, train
+from spikerec.training.trained_model import TrainedModel, load_model
 
 _compat.install()
 
@@ -96,6 +107,7 @@ __all__ = [
     "LIF",
     "SURROGATES",
     "ATan",
+    "ActivityReport",
     "AnalogSoftmaxHead",
     "CompareConfig",
     "ContinuousResult",
@@ -106,21 +118,26 @@ __all__ = [
     "FastSigmoid",
     "GridResult",
     "Integrator",
+    "LIFCell",
     "LIFHead",
     "LIFOutput",
     "LIFParams",
     "LIFPopulationEncoder",
     "LIFState",
+    "LIFStepOutput",
     "LatencyEncoder",
+    "LayerActivity",
     "RK4Integrator",
     "RateEncoder",
     "RateSoftmaxHead",
     "Recognizer",
     "Sigmoid",
+    "SilentLayerWarning",
     "SuperSpike",
     "Surrogate",
     "TrainConfig",
     "TrainResult",
+    "TrainedModel",
     "Triangle",
     "V4FrontEnd",
     "__version__",
@@ -129,11 +146,14 @@ __all__ = [
     "evaluate",
     "get_integrator",
     "get_surrogate",
+    "init_firing_",
     "init_lif_state",
     "lif_sequence",
     "lif_step",
     "load_dataset",
+    "load_model",
     "make_encoder",
+    "measure_activity",
     "poisson_spike_times",
     "run_compare",
     "simulate",

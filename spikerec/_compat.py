@@ -49,7 +49,7 @@ MOVED: dict[str, str] = {
     "spikerec.baselines.fit": "spikerec.compare.baselines.fit",
     "spikerec.baselines.gan": "spikerec.compare.baselines.gan",
     "spikerec.baselines.rnn": "spikerec.compare.baselines.rnn",
-    "spikerec.runner": "spikerec.commands.recognizer_runs",
+    "spikerec.runner": "spikerec.commands.train",
     "spikerec.membrane_trace": "spikerec.commands.simulate",
     "spikerec.cli": "spikerec.commands.cli",
     "spikerec.runs": "spikerec.run_folders",
@@ -57,6 +57,7 @@ MOVED: dict[str, str] = {
 
 #: Names an old module exported that now live in a module of a lower layer.
 _EXTRA_NAMES: dict[str, dict[str, str]] = {
+    "spikerec.integrators.events": {"after_reset": "spikerec.lif.rules"},
     "spikerec.integrators": {
         "ContinuousResult": "spikerec.reference.events",
         "simulate_event_driven": "spikerec.reference.event_driven",
@@ -67,6 +68,15 @@ _EXTRA_NAMES: dict[str, dict[str, str]] = {
         "Decoded": "spikerec.recognition.decoders",
         "decode": "spikerec.recognition.decoders",
     },
+    # runner.py held train, evaluate and trace; each command has its own module now.
+    "spikerec.runner": {
+        "SPLITS": "spikerec.training.trained_model",
+        "load_model": "spikerec.training.trained_model",
+        "eval_summary": "spikerec.commands._common",
+        "run_evaluation": "spikerec.commands.evaluate",
+        "run_trace": "spikerec.commands.trace",
+    },
+    "spikerec.cli": {"MAX_SIMULATION_VALUES": "spikerec.commands.simulate"},
 }
 
 
@@ -100,6 +110,25 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Make the old module paths importable (idempotent)."""
+    """Make the old module paths importable (idempotent).
+
+    An old path whose last name is also a public name of its package
+    (``spikerec.simulate``, the module, beside ``spikerec.simulate``, the function)
+    is registered at once: imported later, the import system would set the module
+    as the package's attribute and hide the function.
+    """
+    for old, new in MOVED.items():
+        parent, _, child = old.rpartition(".")
+        owner = sys.modules.get(parent)
+        if (
+            old not in sys.modules
+            and new in sys.modules
+            and owner is not None
+            and not isinstance(getattr(owner, child, None), (types.ModuleType, type(None)))
+        ):
+            sys.modules[old] = sys.modules[new]
     if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        # First: behind the path finder, ``spikerec.integrators.exact`` would be found
+        # through its aliased parent's ``__path__`` and executed a second time, as a
+        # new module with its own copies of the classes.
+        sys.meta_path.insert(0, _AliasFinder())

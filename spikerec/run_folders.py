@@ -168,7 +168,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Atomically write ``text`` (UTF-8) to ``path``."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
 
 
 def strict_json_value(value: Any) -> Any:

@@ -166,6 +166,22 @@ def test_fit_classifier_stops_early():
     assert fit.epochs_run <= fit.best_epoch + 2 < 30
 
 
+@pytest.mark.parametrize(("patience", "epochs_run"), [(0, 4), (1, 2), (2, 3)])
+def test_fit_classifier_patience_means_what_it_means_for_train(synthetic, patience, epochs_run):
+    # lr = 1e-300 underflows to a zero update: the weights never move, the validation
+    # accuracy is the same every epoch, and only epoch 1 counts as better.
+    fit = fit_classifier(
+        RowRNN((1, 12, 12), 10, hidden_size=4),
+        synthetic.train,
+        synthetic.val,
+        FitConfig(epochs=4, patience=patience, lr=1e-300),
+        n_classes=10,
+    )
+    assert len({h["val_accuracy"] for h in fit.history}) == 1  # the plateau
+    assert fit.epochs_run == epochs_run == len(fit.history)
+    assert fit.best_epoch == 1
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("epochs", 0), ("patience", -1), ("lr", math.nan), ("max_grad_norm", -1)]
 )

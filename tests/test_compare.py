@@ -164,12 +164,30 @@ def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
     assert len(rows["lif"]["accuracy_by_steps"]) == 6
     assert rows["softmax"]["ops_kind"] == "MAC" and rows["lif"]["ops_kind"] == "SOP"
     assert rows["rnn"]["ops_kind"] == "MAC" and rows["cnn-rnn"]["ops_kind"] == "MAC"
+    # Every SVM run records its searched grid and the values cross-validation chose.
+    for run in (r for r in results["runs"] if r["entry"].startswith("svm-")):
+        details = run["details"]
+        for name, value in details["best_params"].items():
+            assert value in details["grid"][name]
+        assert len(details["cv_accuracy"]) == np.prod([len(v) for v in details["grid"].values()])
+        if run["entry"] != "svm-linear":
+            gammas = details["grid"]["gamma"]
+            assert gammas[0] < details["gamma_reference"] < gammas[-1]
     assert results["config"]["augment"] == ["none"] and results["config"]["train_fraction"] == 1.0
     csv_lines = (run_dir / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 2 * len(ENTRIES)
     out = capsys.readouterr().out
     assert "svm-linear" in out and "accuracy" in out
     assert "| lif |" in (run_dir / "report.md").read_text()
+    # Early exit: per seed in the lif entry's details, averaged in its row, drawn and stated.
+    early = rows["lif"]["early_exit"]
+    assert early["n_seeds"] == 2 and early["mean_steps"] <= early["n_steps"] == 6
+    assert early["synops_per_image"] <= early["full_synops_per_image"]
+    per_seed = [r["details"]["early_exit"] for r in results["runs"] if r["entry"] == "lif"]
+    assert len(per_seed) == 2 and all(len(r["curve"]) == len(early["curve"]) for r in per_seed)
+    assert early["full_synops_per_image"] == pytest.approx(rows["lif"]["ops_per_image"])
+    assert (run_dir / "early_exit_tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Early exit (lif;" in (run_dir / "report.md").read_text()
 
 
 def _run(entry, seed, correct, augment="none"):

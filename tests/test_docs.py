@@ -3,6 +3,7 @@ documented with runnable examples."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import inspect
 import os
@@ -46,6 +47,25 @@ def _run(command: list[str], timeout_s: float) -> subprocess.CompletedProcess[st
     )
 
 
+ROLE_TEXT = re.compile(r":(?:func|class|mod|meth|data|attr|exc|obj):(?:`|&#96;|<code>)")
+HREF = re.compile(r'(?:href|src)="([^"]+)"')
+
+
+def _unopenable_links(site: Path) -> list[str]:
+    """Relative links of the built site that do not name a file (``page/`` needs a server)."""
+    bad = []
+    for page in site.rglob("*.html"):
+        if page.name == "404.html":  # shown by a web server only, with absolute links
+            continue
+        for target in HREF.findall(page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z][a-z0-9+.-]*:|#|//", target):  # external, same page
+                continue
+            path = target.split("#", 1)[0].split("?", 1)[0]
+            if path and not (page.parent / path).is_file():
+                bad.append(f"{page.relative_to(site)} -> {target}")
+    return bad
+
+
 def test_mkdocs_build_strict(tmp_path):
     missing = _missing(DOCS_PACKAGES)
     if missing:
@@ -58,11 +78,41 @@ def test_mkdocs_build_strict(tmp_path):
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], 600
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index.html", "getting-started/index.html", "api/spikerec/index.html"):
+    for page in ("index.html", "getting-started.html", "api/spikerec.html"):
         assert (site / page).is_file(), page
     # The user guide shows the installed command's help, inserted by docs/hooks/cli_help.py.
-    guide = (site / "guide" / "train" / "index.html").read_text(encoding="utf-8")
+    guide = (site / "guide" / "train.html").read_text(encoding="utf-8")
     assert "usage: spikerec train" in guide
+
+    # Sphinx roles in docstrings render as links (docs/hooks/sphinx_roles.py), not text.
+    pages = {p: p.read_text(encoding="utf-8") for p in site.rglob("*.html")}
+    with_roles = sorted(
+        str(p.relative_to(site)) for p, text in pages.items() if ROLE_TEXT.search(text)
+    )
+    assert not with_roles, f"Sphinx role text in {with_roles}"
+    heads = pages[site / "api" / "recognition" / "heads.html"]
+    # LIFHead's docstring says :func:`spikerec.lif.step.lif_step`
+    assert re.search(
+        r'<a class="autorefs[^"]*"[^>]*href="[^"]*#spikerec\.lif\.step\.lif_step"', heads
+    )
+
+    # Opened from disk (file://), every relative link must name a file, not a folder.
+    unopenable = _unopenable_links(site)
+    assert not unopenable, unopenable[:10]
+
+    # The gallery shows each figure with the whole script that made it.
+    gallery = pages[site / "gallery" / "index.html"]
+    shown = html.unescape(re.sub(r"<[^>]+>", "", gallery))
+    scripts = sorted((ROOT / "docs" / "gallery" / "scripts").glob("*.py"))
+    scripts += [ROOT / "simulations" / "integrator_convergence.py"]
+    scripts += [ROOT / "simulations" / "custom_network.py"]
+    for script in scripts:
+        lines = [line for line in script.read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert all(line in shown for line in lines), script.name
+    images = re.findall(r'<img[^>]+src="([^"]+)"', gallery)
+    assert len(images) >= 11
+    for image in images:
+        assert (site / "gallery" / image).is_file(), image
 
 
 @pytest.mark.parametrize(

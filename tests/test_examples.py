@@ -1,7 +1,8 @@
 """The example scripts of simulations/ run end to end with tiny settings.
 
 The three ways people use spikerec: run a simulation script, plot a membrane trace,
-and import spikerec's LIF layer into their own PyTorch network.
+and import spikerec's LIF layer into their own PyTorch network (a convolutional one
+on MNIST included).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ EXAMPLES = [
         "custom_network",
         ["--steps", "3", "--n-steps", "4", "--batch-size", "16"],
         ["custom_network.png", "custom_network.csv"],
+    ),
+    (
+        "csnn_mnist",
+        ["--epochs", "1", "--limit", "32", "--n-steps", "3", "--batch-size", "16"],
+        ["csnn_mnist.png", "csnn_mnist.csv"],
     ),
 ]
 

@@ -261,6 +261,33 @@ def test_early_stopping_on_a_plateau(tiny):
     assert_same_weights(result.model.state_dict(), initial_model(cfg, tiny).state_dict())
 
 
+@pytest.mark.parametrize(("patience", "epochs_run"), [(0, 4), (1, 2)])
+def test_patience_zero_disables_early_stopping(tiny, patience, epochs_run):
+    # The plateau of the test above: only epoch 1 improves on the validation accuracy.
+    cfg = config(lr=1e-300, epochs=4, patience=patience)
+    result = train(cfg, tiny, progress=False)
+    assert len({h["val_accuracy"] for h in result.state.history}) == 1  # the plateau
+    assert result.state.epoch == epochs_run
+    assert result.state.best_epoch == 1
+    assert result.state.epochs_without_improvement == epochs_run - 1
+
+
+@pytest.mark.parametrize("patience", [-1, True, 1.5])
+def test_patience_is_validated_like_the_baselines(patience):
+    from spikerec.compare.baselines.fit import FitConfig
+
+    messages = []
+    for make in (lambda: config(patience=patience), lambda: FitConfig(patience=patience)):
+        with pytest.raises(ValueError, match="patience") as info:
+            make()
+        messages.append(str(info.value))
+    assert (
+        messages[0]
+        == messages[1]
+        == (f"patience={patience!r} must be an integer >= 0 (0: no early stopping)")
+    )
+
+
 # --------------------------------------------------------------------- checkpoints
 
 

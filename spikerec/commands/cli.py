@@ -1,53 +1,166 @@
-"""The ``spikerec`` command. The only module that parses argv."""
+"""The ``spikerec`` command line: argv -> options -> ``run`` -> printed lines and exit status.
+
+The only module of spikerec that parses argv and prints. Each sub-command's work is
+the ``run`` function of its own module (:mod:`~spikerec.commands.simulate`,
+:mod:`~spikerec.commands.train`, :mod:`~spikerec.commands.evaluate`,
+:mod:`~spikerec.commands.trace`, :mod:`~spikerec.commands.compare`); this module
+turns flags into that module's options, prints what ``run`` returns, and maps
+failures to exit statuses in one place, :func:`main`:
+
+- :class:`~spikerec.errors.SpikerecError` (bad input, unusable file or folder): one
+  line, status 2; :class:`~spikerec.errors.TrainingDiverged`: one line, status 3;
+- ``OSError`` (disk full, permissions) and running out of memory: one line, status 2;
+- Ctrl-C: one line (with the resume command when there is work to resume), status 130;
+- any other exception is a bug in spikerec and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 
-from spikerec.errors import ParameterError, TrainingDiverged
+from spikerec.errors import ParameterError, SpikerecError, TrainingDiverged
 from spikerec.lif.params import RESET_MODES, LIFParams
 
 EXIT_USER_ERROR = 2
-# Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
+#: Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
 EXIT_NUMERICAL_FAULT = 3
-#: Most values ``simulate`` may hold in one array (steps x inputs), about 400 MB of float64.
-MAX_SIMULATION_VALUES = 50_000_000
+#: Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+DESCRIPTION = """\
+Simulate leaky integrate-and-fire (LIF) neurons and train LIF output layers for
+image recognition: a CNN front end turns each image into 3136 V4 units, whose
+spike trains drive one LIF neuron per class.
+"""
+
+EPILOG = """\
+Every command writes into a new folder <--out>/<command>-<UTC time> and never
+overwrites an earlier run. Times are in ms, rates in Hz, voltages in one unit
+(V_rest = V_reset = 0, V_th = 1 by default). 'spikerec COMMAND --help' lists a
+command's options.
+
+exit status: 0 done; 2 bad input, or a file or folder that cannot be used; 3
+training diverged (NaN or infinite loss or weights); 130 interrupted (Ctrl-C).
+"""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Paragraphs filled to the terminal width, indented lines (examples) kept as written,
+    and every option's help ending with its default."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings  # positional
+            or "%(default)" in text
+            or "default:" in text
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
+    """argparse with one-line errors, exit status 2 and spikerec's help layout."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
+# ---------------------------------------------------------------------------- simulate
+
+
 def _add_lif_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = LIFParams()
-    group = parser.add_argument_group("LIF neuron")
+    group = parser.add_argument_group(
+        "LIF neuron", "tau_mem dV/dt = -(V - V_rest) + R I(t); a spike when V >= V_th"
+    )
     group.add_argument(
         "--tau-mem-ms",
         type=float,
         default=defaults.tau_mem_ms,
-        help="membrane time constant in ms (default %(default)s)",
+        metavar="MS",
+        help="membrane time constant tau_mem in ms",
     )
     group.add_argument(
-        "--dt-ms", type=float, default=defaults.dt_ms, help="time step in ms (default %(default)s)"
+        "--dt-ms",
+        type=float,
+        default=defaults.dt_ms,
+        metavar="MS",
+        help="time step of the simulation grid in ms",
     )
-    group.add_argument("--v-rest", type=float, default=defaults.v_rest)
-    group.add_argument("--v-reset", type=float, default=defaults.v_reset)
-    group.add_argument("--v-th", type=float, default=defaults.v_th)
     group.add_argument(
-        "--r-m", type=float, default=defaults.r_m, help="membrane resistance (default %(default)s)"
+        "--v-rest",
+        type=float,
+        default=defaults.v_rest,
+        metavar="V",
+        help="resting potential V_rest, in the voltage unit",
+    )
+    group.add_argument(
+        "--v-reset",
+        type=float,
+        default=defaults.v_reset,
+        metavar="V",
+        help="reset potential V_reset, below V_th, in the voltage unit",
+    )
+    group.add_argument(
+        "--v-th",
+        type=float,
+        default=defaults.v_th,
+        metavar="V",
+        help="spike threshold V_th, in the voltage unit",
+    )
+    group.add_argument(
+        "--r-m",
+        type=float,
+        default=defaults.r_m,
+        metavar="R",
+        help="membrane resistance R, in voltage unit per current unit",
     )
     group.add_argument(
         "--t-ref-ms",
         type=float,
         default=defaults.t_ref_ms,
-        help="refractory period in ms (default %(default)s)",
+        metavar="MS",
+        help="refractory period in ms, a whole number of steps: V is held and input "
+        "ignored after a spike",
     )
-    group.add_argument("--reset", choices=RESET_MODES, default=defaults.reset)
+    group.add_argument(
+        "--reset",
+        choices=RESET_MODES,
+        default=defaults.reset,
+        help="what a spike does to V: subtract removes V_th - V_reset, zero sets it to "
+        "V_reset, none leaves it",
+    )
 
 
 def _lif_params(args: argparse.Namespace) -> LIFParams:
@@ -64,15 +177,9 @@ def _lif_params(args: argparse.Namespace) -> LIFParams:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from spikerec.commands.simulate import TraceConfig, run_membrane_trace, write_membrane_trace
-    from spikerec.lif.integrators import get_integrator
-    from spikerec.run_folders import new_run_dir
+    from spikerec.commands import simulate
 
-    params = _lif_params(args)
-    get_integrator(args.integrator).validate(params)
-    if args.seed < 0:
-        raise ParameterError(f"--seed={args.seed} must be >= 0")
-    config = TraceConfig(
+    trace = simulate.TraceConfig(
         input=args.input,
         duration_ms=args.duration_ms,
         n_inputs=args.n_inputs,
@@ -84,72 +191,142 @@ def _simulate(args: argparse.Namespace) -> int:
         step_off_ms=args.step_off_ms,
         seed=args.seed,
     )
-    n_steps = config.duration_ms / params.dt_ms
-    per_step = config.n_inputs if config.input == "poisson" else 1
-    if n_steps * per_step > MAX_SIMULATION_VALUES:
-        raise ParameterError(
-            f"duration_ms / dt_ms = {n_steps:.4g} steps"
-            + (f" x {per_step} inputs" if per_step > 1 else "")
-            + f" is too large (at most {MAX_SIMULATION_VALUES:.0e} values); shorten "
-            "--duration-ms, raise --dt-ms or lower --n-inputs"
-        )
-    result = run_membrane_trace(params, config, integrator=args.integrator)
-    out_dir = new_run_dir(args.out, "simulate")
-    paths = write_membrane_trace(result, params, config, out_dir, integrator=args.integrator)
-    n_spikes = int(result.grid.spikes.sum())
-    print(
-        f"{n_spikes} output spikes in {config.duration_ms:g} ms "
-        f"({1000.0 * n_spikes / config.duration_ms:.1f} Hz)"
+    done = simulate.run(
+        simulate.SimulateOptions(_lif_params(args), trace, integrator=args.integrator, out=args.out)
     )
-    for path in paths:
+    print(f"{done.n_spikes} output spikes in {done.duration_ms:g} ms ({done.rate_hz:.1f} Hz)")
+    for path in done.files:
         print(f"wrote {path}")
     return 0
 
 
-def _config_from_args(args: argparse.Namespace):
-    from spikerec.training.loop import TrainConfig
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    from spikerec.commands.simulate import TRACE_INPUTS, TraceConfig
+    from spikerec.lif.integrators import INTEGRATORS
+
+    sim = commands.add_parser(
+        "simulate",
+        help="membrane trace of one LIF neuron driven by Poisson inputs or a current step",
+        description="Simulate one LIF neuron driven by Poisson spike trains of V4-like "
+        "inputs (delta synapses: each input spike makes V jump by R w / tau_mem) or by "
+        "a current step. Writes membrane_trace.png (V(t) with threshold and spikes), "
+        "membrane_trace.csv and config.json into a new run folder.",
+        epilog="examples:\n"
+        "  spikerec simulate --input poisson --rate-hz 20 --duration-ms 500\n"
+        "  spikerec simulate --input step --current 1.5 --t-ref-ms 2 --integrator rk4",
+    )
+    _add_lif_arguments(sim)
+    defaults = TraceConfig()
+    sim.add_argument(
+        "--integrator",
+        choices=list(INTEGRATORS),
+        default="exact",
+        help="how V is advanced over a step: exact (closed form), euler or rk4",
+    )
+    group = sim.add_argument_group("input")
+    group.add_argument(
+        "--input",
+        choices=TRACE_INPUTS,
+        default=defaults.input,
+        help="Poisson spike trains through delta synapses, or a current step",
+    )
+    group.add_argument(
+        "--duration-ms",
+        type=float,
+        default=defaults.duration_ms,
+        metavar="MS",
+        help="simulated time in ms",
+    )
+    group.add_argument(
+        "--n-inputs",
+        type=int,
+        default=defaults.n_inputs,
+        metavar="N",
+        help="presynaptic V4 neurons of the poisson input",
+    )
+    group.add_argument(
+        "--rate-hz",
+        type=float,
+        default=defaults.rate_hz,
+        metavar="HZ",
+        help="firing rate of each poisson input in Hz",
+    )
+    group.add_argument(
+        "--weight-mean",
+        type=float,
+        default=defaults.weight_mean,
+        metavar="W",
+        help="mean synaptic weight of the poisson inputs, in current unit x ms",
+    )
+    group.add_argument(
+        "--weight-std",
+        type=float,
+        default=defaults.weight_std,
+        metavar="W",
+        help="standard deviation of the normally drawn weights, in current unit x ms",
+    )
+    group.add_argument(
+        "--current",
+        type=float,
+        default=defaults.current,
+        metavar="I",
+        help="amplitude of the current step, in the current unit",
+    )
+    group.add_argument(
+        "--step-on-ms",
+        type=float,
+        default=defaults.step_on_ms,
+        metavar="MS",
+        help="time in ms when the current step starts",
+    )
+    group.add_argument(
+        "--step-off-ms",
+        type=float,
+        default=defaults.step_off_ms,
+        metavar="MS",
+        help="time in ms when the current step ends",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of the input spikes and weights, >= 0",
+    )
+    _add_out(sim)
+    sim.set_defaults(handler=_simulate)
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def _train_config(args: argparse.Namespace):
+    from spikerec.training.config import TrainConfig
 
     names = [f for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)]
     return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
-def _check_threads(threads: int) -> None:
-    if threads < 0:
-        raise ParameterError(f"--threads={threads} must be >= 0 (0: torch's default)")
-
-
-def _set_threads(threads: int) -> None:
-    """Apply ``--threads`` (0 keeps torch's choice)."""
-    _check_threads(threads)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def _train(args: argparse.Namespace) -> int:
+    from spikerec.commands import train
+    from spikerec.training.config import TrainConfig
 
-    from spikerec.commands.recognizer_runs import run_training
-    from spikerec.training.distributed import init_from_environment, leave_process_group
-
-    _set_threads(args.threads)
-    config = None if args.resume else _config_from_args(args)
-    placement = init_from_environment()  # joins torchrun's process group, if any
-    try:
-        run_dir, result = run_training(
+    # Resuming uses the run's stored configuration; the other flags are ignored.
+    config = TrainConfig() if args.resume else _train_config(args)
+    done = train.run(
+        train.TrainOptions(
             config,
-            out_root=args.out,
             resume=args.resume,
-            progress=not args.no_progress and placement.is_main,
+            out=args.out,
+            threads=args.threads,
+            progress=not args.no_progress,
         )
-    finally:
-        leave_process_group()
-    if not placement.is_main:
+    )
+    if done.run_dir is None:  # a rank other than 0 under torchrun: rank 0 reports
         return 0
-    print(f"run folder: {run_dir}")
+    state, result = done.result.state, done.result
+    print(f"run folder: {done.run_dir}")
     print(
-        f"epochs: {result.state.epoch} (best {result.state.best_epoch}), "
-        f"training time {result.state.train_time_s:.1f} s"
+        f"epochs: {state.epoch} (best {state.best_epoch}), training time {state.train_time_s:.1f} s"
     )
     print(f"validation accuracy: {result.val.accuracy:.4f}")
     print(
@@ -159,16 +336,210 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from spikerec.commands.recognizer_runs import run_evaluation
+def _data_help(default: str) -> str:
+    from spikerec.data.loading import DATASETS
 
-    run_dir, result, summary = run_evaluation(
-        args.checkpoint,
-        data=args.data,
-        split=args.split,
-        out_root=args.out,
-        data_root=args.data_root,
+    return (
+        f"dataset: {', '.join(DATASETS)} (digits, mnist5k and synthetic are embedded; "
+        f"the others are downloaded into --data-root) or idx:PATH, a folder of "
+        f"MNIST-format IDX files ({default})"
     )
+
+
+_DATA_ROOT_HELP = "folder of downloaded datasets (default: $SPIKEREC_DATA, else ~/.cache/spikerec)"
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    from spikerec.lif.integrators import INTEGRATORS
+    from spikerec.lif.surrogates import SURROGATES
+    from spikerec.recognition.decoders import DECODERS
+    from spikerec.recognition.encoders import ENCODERS
+    from spikerec.recognition.recognizer import HEADS
+    from spikerec.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    cfg = TrainConfig()
+    tr = commands.add_parser(
+        "train",
+        help="train a recogniser (CNN front end, V4 spikes, output head)",
+        description="Train a recogniser: CNN front end (3136 V4 units) -> V4 spike encoder -> "
+        "output head, by back-propagation through time with a surrogate derivative of "
+        "the threshold. Writes config.json, checkpoint.pt (after every epoch), "
+        "metrics.json and training_curve.png into a new run folder; --resume continues "
+        "an interrupted run.",
+        epilog="examples:\n"
+        "  spikerec train --data digits --head lif\n"
+        "  spikerec train --data mnist5k --encoder rate --n-steps 25 --epochs 10\n"
+        "  spikerec train --resume runs/train-20250101-120000",
+    )
+    tr.add_argument(
+        "--data", default=cfg.data, metavar="NAME", help=_data_help("default: %(default)s")
+    )
+    tr.add_argument("--data-root", default=None, metavar="DIR", help=_DATA_ROOT_HELP)
+    model = tr.add_argument_group("model")
+    model.add_argument(
+        "--head",
+        choices=HEADS,
+        default=cfg.head,
+        help="lif: LIF output layer on V4 spikes; rate-softmax: softmax on V4 firing "
+        "rates; softmax: the classic CNN on analog V4 features",
+    )
+    model.add_argument(
+        "--encoder",
+        choices=list(ENCODERS),
+        default=cfg.encoder,
+        help="how V4 features become spike trains, for the spiking heads",
+    )
+    model.add_argument(
+        "--n-steps",
+        type=int,
+        default=cfg.n_steps,
+        metavar="T",
+        help="time steps T of the spiking part, 1 ms each",
+    )
+    model.add_argument(
+        "--integrator",
+        choices=list(INTEGRATORS),
+        default=cfg.integrator,
+        help="integrator of the output LIF neurons",
+    )
+    model.add_argument(
+        "--surrogate",
+        choices=list(SURROGATES),
+        default=cfg.surrogate,
+        help="surrogate derivative of the spike threshold used for gradients",
+    )
+    model.add_argument(
+        "--tau-mem-ms",
+        type=float,
+        default=cfg.tau_mem_ms,
+        metavar="MS",
+        help="membrane time constant of the output neurons in ms",
+    )
+    model.add_argument(
+        "--v-th",
+        type=float,
+        default=cfg.v_th,
+        metavar="V",
+        help="threshold of the output neurons, in the voltage unit of V_rest = V_reset = 0",
+    )
+    model.add_argument(
+        "--reset",
+        choices=RESET_MODES,
+        default=cfg.reset,
+        help="reset of the output neurons after a spike",
+    )
+    model.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default=cfg.decoder,
+        help="how the output layer's spikes and membranes become a class",
+    )
+    fit = tr.add_argument_group("training")
+    fit.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=cfg.loss,
+        help="cross-entropy on output spike counts, or on peak output membranes",
+    )
+    fit.add_argument(
+        "--rate-reg",
+        type=float,
+        default=cfg.rate_reg,
+        metavar="W",
+        help="weight of the firing-rate penalty (mean output spikes per step - "
+        "--rate-target)^2 in the loss",
+    )
+    fit.add_argument(
+        "--rate-target",
+        type=float,
+        default=cfg.rate_target,
+        metavar="R",
+        help="target output spikes per neuron per step of the rate penalty",
+    )
+    fit.add_argument("--optimizer", choices=OPTIMIZERS, default=cfg.optimizer, help="optimiser")
+    fit.add_argument("--lr", type=float, default=cfg.lr, metavar="LR", help="initial learning rate")
+    fit.add_argument(
+        "--momentum",
+        type=float,
+        default=cfg.momentum,
+        metavar="M",
+        help="momentum of sgd",
+    )
+    fit.add_argument(
+        "--weight-decay",
+        type=float,
+        default=cfg.weight_decay,
+        metavar="W",
+        help="L2 weight decay",
+    )
+    fit.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=cfg.schedule,
+        help="learning-rate schedule over the epochs",
+    )
+    fit.add_argument(
+        "--batch-size", type=int, default=cfg.batch_size, metavar="N", help="images per step"
+    )
+    fit.add_argument(
+        "--epochs", type=int, default=cfg.epochs, metavar="N", help="at most this many epochs"
+    )
+    fit.add_argument(
+        "--patience",
+        type=int,
+        default=cfg.patience,
+        metavar="N",
+        help="stop after N epochs without a better validation accuracy",
+    )
+    fit.add_argument(
+        "--seed",
+        type=int,
+        default=cfg.seed,
+        help="seed of the splits, initialisation, shuffling and stochastic encoders, in [0, 2**32)",
+    )
+    fit.add_argument(
+        "--val-fraction",
+        type=float,
+        default=cfg.val_fraction,
+        metavar="F",
+        help="fraction of the images held out for validation and early stopping",
+    )
+    fit.add_argument(
+        "--test-fraction",
+        type=float,
+        default=cfg.test_fraction,
+        metavar="F",
+        help="fraction held out for testing, for datasets without an official test split",
+    )
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue the run in this folder (or its checkpoint.pt) with its stored "
+        "settings; the other training flags are then ignored",
+    )
+    _add_threads(tr, "torch CPU threads; 0: torch's choice")
+    _add_progress(tr)
+    _add_out(tr)
+    tr.set_defaults(handler=_train)
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from spikerec.commands import evaluate
+
+    done = evaluate.run(
+        evaluate.EvaluateOptions(
+            args.checkpoint,
+            data=args.data,
+            split=args.split,
+            data_root=args.data_root,
+            out=args.out,
+        )
+    )
+    summary, result = done.summary, done.result
     print(
         f"{summary['dataset']} {args.split} accuracy: {result.accuracy:.4f} on "
         f"{summary['n_images']} images (silent output layer on "
@@ -176,152 +547,148 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     for name, acc in summary["per_class_accuracy"].items():
         print(f"  class {name}: {acc:.4f}")
-    print(f"wrote {run_dir}")
+    print(f"wrote {done.run_dir}")
     return 0
+
+
+def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    from spikerec.training.trained_model import SPLITS
+
+    parser.add_argument("checkpoint", help="checkpoint.pt of a training run, or its run folder")
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="NAME",
+        help=_data_help(
+            "default: the training dataset; any dataset with the same image size and channels fits"
+        ),
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder of downloaded datasets (default: the training run's)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="which split of the dataset, split with the training run's seed and fractions",
+    )
+
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    ev = commands.add_parser(
+        "evaluate",
+        help="score a trained model (checkpoint) on a dataset",
+        description="Print the accuracy of a trained model on a dataset: the one it was "
+        "trained on, or any other with the same image size and channels. Writes "
+        "metrics.json, per_class_accuracy.csv and confusion_matrix.png into a new run "
+        "folder.",
+        epilog="examples:\n"
+        "  spikerec evaluate runs/train-20250101-120000\n"
+        "  spikerec evaluate runs/train-20250101-120000/checkpoint.pt --data idx:data/emnist",
+    )
+    _add_checkpoint_arguments(ev)
+    _add_out(ev)
+    ev.set_defaults(handler=_evaluate)
+
+
+# ---------------------------------------------------------------------------- trace
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from spikerec.commands.recognizer_runs import run_trace
+    from spikerec.commands import trace
 
-    run_dir, summary = run_trace(
-        args.checkpoint,
-        index=args.index,
-        data=args.data,
-        split=args.split,
-        out_root=args.out,
-        data_root=args.data_root,
+    done = trace.run(
+        trace.OutputTraceOptions(
+            args.checkpoint,
+            index=args.index,
+            data=args.data,
+            split=args.split,
+            data_root=args.data_root,
+            out=args.out,
+        )
     )
     print(
-        f"true class {summary['label']}, predicted {summary['prediction']}, "
-        f"output spike counts {summary['spike_counts']}"
+        f"true class {done.label}, predicted {done.prediction}, "
+        f"output spike counts {done.spike_counts}"
     )
-    print(f"wrote {run_dir / 'trace.png'}")
+    print(f"wrote {done.run_dir / 'trace.png'}")
     return 0
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _add_trace(commands: argparse._SubParsersAction) -> None:
+    tc = commands.add_parser(
+        "trace",
+        help="plot a trained LIF head's output membranes for one image",
+        description="Plot the output LIF neurons' membrane potentials over time, with the "
+        "threshold and their spikes, and the V4 input raster, for one image. Writes "
+        "trace.png, trace.csv and trace.json into a new run folder.",
+        epilog="example:\n  spikerec trace runs/train-20250101-120000 --index 3",
+    )
+    _add_checkpoint_arguments(tc)
+    tc.add_argument(
+        "--index", type=int, default=0, metavar="I", help="index of the image within the split"
+    )
+    _add_out(tc)
+    tc.set_defaults(handler=_trace)
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+def _compare_config(args: argparse.Namespace):
     from dataclasses import replace
 
-    from spikerec.compare.baselines.augment import parse_augmentations
-    from spikerec.compare.config import CompareConfig, parse_entries
-    from spikerec.compare.store import CompareStore
-    from spikerec.run_folders import new_run_dir
-    from spikerec.training.loop import TrainConfig
+    from spikerec.compare.config import CompareConfig
+    from spikerec.training.config import TrainConfig
 
-    if args.jobs < 1:
-        raise ParameterError(f"--jobs={args.jobs} must be >= 1")
-    _check_threads(args.threads)  # applied in _compare_run (or per job)
-    if args.resume is not None:
-        return _compare_run(args, *_resumed_compare(args.resume))
     if args.seeds < 1:
         raise ParameterError(f"--seeds={args.seeds} must be >= 1")
-    if not 0.0 < args.train_fraction <= 1.0:  # also refuses NaN
-        raise ParameterError(f"--train-fraction={args.train_fraction} must be in (0, 1]")
-    if not 0.0 < args.augment_ratio < float("inf"):
-        raise ParameterError(f"--augment-ratio={args.augment_ratio} must be a finite number > 0")
     defaults = CompareConfig()
-    train_config = TrainConfig(
+    return CompareConfig(
         data=args.data,
-        encoder=args.encoder,
-        n_steps=args.n_steps,
-        epochs=args.epochs,
-        patience=args.patience,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        data_root=args.data_root,
-    )
-    config = CompareConfig(
-        data=args.data,
-        entries=parse_entries(args.heads),
+        entries=args.heads,
         seeds=tuple(range(args.seeds)),
-        train=train_config,
+        train=TrainConfig(
+            data=args.data,
+            encoder=args.encoder,
+            n_steps=args.n_steps,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            data_root=args.data_root,
+        ),
         data_root=args.data_root,
         sequence=replace(defaults.sequence, epochs=args.rnn_epochs, lr=args.rnn_lr),
         rnn_cell=args.rnn_cell,
         rnn_hidden=args.rnn_hidden,
-        augment=parse_augmentations(args.augment),
+        augment=args.augment,
         augment_ratio=args.augment_ratio,
         train_fraction=args.train_fraction,
         gan=replace(defaults.gan, steps=args.gan_steps),
     )
-    # Fail on a bad dataset before creating the run folder.
-    dataset = _first_splits(config)
-    run_dir = new_run_dir(args.out, "compare")
-    store = CompareStore(run_dir)
-    store.write_config(config)
-    return _compare_run(args, config, dataset, store)
 
 
-def _first_splits(config):
-    from spikerec.data.loading import load_dataset
+def _compare(args: argparse.Namespace) -> int:
+    from spikerec.commands import compare
+    from spikerec.compare.report import terminal_table
 
-    return load_dataset(
-        config.data,
-        seed=config.seeds[0],
-        data_root=config.data_root,
-        val_fraction=config.train.val_fraction,
-        test_fraction=config.train.test_fraction,
+    settings = dict(
+        resume=args.resume,
+        out=args.out,
+        jobs=args.jobs,
+        threads=args.threads,
+        progress=not args.no_progress,
     )
-
-
-def _resumed_compare(run_folder: str):
-    """Config, first splits and store of the comparison run in ``run_folder``."""
-    from pathlib import Path
-
-    from spikerec.compare.store import CompareStore
-
-    run_dir = Path(run_folder)
-    if not run_dir.is_dir():
-        raise ParameterError(f"--resume {run_folder!r} is not a folder")
-    store = CompareStore(run_dir)
-    if store.is_complete():
-        raise ParameterError(f"the comparison in {run_folder!r} has finished; nothing to resume")
-    config = store.read_config()
-    return config, _first_splits(config), store
-
-
-def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
-    """Run (or finish) a comparison into ``store.run_dir``; print and write its results."""
-    import os
-    import time
-
-    from spikerec.compare.harness import run_compare
-    from spikerec.compare.report import terminal_table, write_compare_outputs
-
-    run_dir = store.run_dir
-    resume_hint = f"the entries finished so far are kept: spikerec compare --resume {run_dir}"
-    if args.jobs > 1:
-        threads_per_job = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    else:
-        _set_threads(args.threads)
-        threads_per_job = 1  # unused: one job runs in this process
-    started = time.perf_counter()
-    try:
-        outcome = run_compare(
-            config,
-            progress=not args.no_progress,
-            first_dataset=dataset,
-            jobs=args.jobs,
-            threads_per_job=threads_per_job,
-            store=store,
-        )
-    except KeyboardInterrupt:
-        _print_error(f"interrupted; {resume_hint}")
-        return 130
-    except TrainingDiverged as error:
-        raise TrainingDiverged(f"{error} ({resume_hint})") from None
-    except (ValueError, TypeError, OSError, RuntimeError) as error:
-        # RuntimeError: a worker process died (BrokenProcessPool), among others
-        raise ParameterError(f"{error} ({resume_hint})") from None
-    wall = time.perf_counter() - started
-    write_compare_outputs(
-        run_dir,
-        config,
-        outcome,
-        class_names=list(dataset.class_names),
-        wall_time_s=wall,
-    )
-    store.mark_complete()  # after every output file: only now is there nothing to resume
+    if args.resume is None:
+        options = compare.CompareOptions(_compare_config(args), **settings)
+    else:  # the stored settings; the other flags are ignored
+        options = compare.CompareOptions(**settings)
+    done = compare.run(options)
+    outcome = done.outcome
     print(terminal_table(outcome.rows))
     for effect in outcome.effects:
         print(
@@ -337,250 +704,246 @@ def _compare_run(args: argparse.Namespace, config, dataset, store) -> int:
                 f"of generated images right (real val {100 * q['judge_accuracy_real_val']:.1f} %), "
                 f"diversity {q['diversity_ratio']:.2f}"
             )
-    print(f"{len(outcome.results)} runs in {wall:.1f} s; results, report and figures in {run_dir}")
+    print(
+        f"{len(outcome.results)} runs in {done.wall_time_s:.1f} s; results, report and "
+        f"figures in {done.run_dir}"
+    )
     return 0
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    from spikerec.compare.baselines.augment import AUGMENTATIONS
+    from spikerec.compare.baselines.rnn import CELLS
+    from spikerec.compare.config import ENTRIES, CompareConfig
+    from spikerec.recognition.encoders import ENCODERS
+
+    defaults = CompareConfig()
+    cp = commands.add_parser(
+        "compare",
+        help="score the LIF head against softmax heads, RNNs and SVMs over seeds",
+        description="Train and score every entry on the same splits for several seeds; "
+        "print the table of mean accuracies with 95 % confidence intervals and McNemar "
+        "tests against lif, and write results.json, results.csv, report.md and figures "
+        "into a new run folder. Finished entries are kept as they complete: "
+        "--resume finishes an interrupted comparison.",
+        epilog="examples:\n"
+        "  spikerec compare --data digits --seeds 3\n"
+        "  spikerec compare --data mnist5k --heads lif,softmax,svm-rbf --jobs 4\n"
+        "  spikerec compare --resume runs/compare-20250101-120000",
+    )
+    cp.add_argument(
+        "--data", default=defaults.data, metavar="NAME", help=_data_help("default: %(default)s")
+    )
+    cp.add_argument("--data-root", default=None, metavar="DIR", help=_DATA_ROOT_HELP)
+    cp.add_argument(
+        "--heads",
+        default=",".join(ENTRIES),
+        metavar="ENTRIES",
+        help=f"comma-separated entries, from: {', '.join(ENTRIES)} (default: all)",
+    )
+    cp.add_argument(
+        "--seeds",
+        type=int,
+        default=len(defaults.seeds),
+        metavar="N",
+        help="number of seeds (0 .. N-1), each a complete run of every entry",
+    )
+    neural = cp.add_argument_group("lif, rate-softmax and softmax entries")
+    neural.add_argument(
+        "--encoder",
+        choices=list(ENCODERS),
+        default=defaults.train.encoder,
+        help="how V4 features become spike trains",
+    )
+    neural.add_argument(
+        "--n-steps",
+        type=int,
+        default=defaults.train.n_steps,
+        metavar="T",
+        help="time steps T of the spiking part, 1 ms each",
+    )
+    neural.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.train.epochs,
+        metavar="N",
+        help="at most this many training epochs",
+    )
+    neural.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.train.patience,
+        metavar="N",
+        help="stop after N epochs without a better validation accuracy",
+    )
+    neural.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.train.batch_size,
+        metavar="N",
+        help="images per training step",
+    )
+    neural.add_argument(
+        "--lr", type=float, default=defaults.train.lr, metavar="LR", help="Adam's learning rate"
+    )
+    rnn = cp.add_argument_group("rnn and cnn-rnn entries")
+    rnn.add_argument("--rnn-cell", choices=CELLS, default=defaults.rnn_cell, help="recurrent cell")
+    rnn.add_argument(
+        "--rnn-hidden",
+        type=int,
+        default=defaults.rnn_hidden,
+        metavar="N",
+        help="hidden units of the recurrent layer",
+    )
+    rnn.add_argument(
+        "--rnn-epochs",
+        type=int,
+        default=defaults.sequence.epochs,
+        metavar="N",
+        help=f"at most this many epochs; stop after {defaults.sequence.patience} without a "
+        "better validation accuracy",
+    )
+    rnn.add_argument(
+        "--rnn-lr",
+        type=float,
+        default=defaults.sequence.lr,
+        metavar="LR",
+        help="Adam's learning rate",
+    )
+    aug = cp.add_argument_group("training data")
+    aug.add_argument(
+        "--augment",
+        default=",".join(defaults.augment),
+        metavar="METHODS",
+        help=f"augmentations of the training split, comma-separated, each a full run of "
+        f"every entry, from: {', '.join(AUGMENTATIONS)}",
+    )
+    aug.add_argument(
+        "--augment-ratio",
+        type=float,
+        default=defaults.augment_ratio,
+        metavar="R",
+        help="images added per real training image",
+    )
+    aug.add_argument(
+        "--train-fraction",
+        type=float,
+        default=defaults.train_fraction,
+        metavar="F",
+        help="keep a stratified fraction F in (0, 1] of the training split, per seed, "
+        "before augmentation",
+    )
+    aug.add_argument(
+        "--gan-steps",
+        type=int,
+        default=defaults.gan.steps,
+        metavar="N",
+        help="training steps of the conditional DCGAN of gan augmentation",
+    )
+    run = cp.add_argument_group("running")
+    _add_threads(
+        run,
+        "torch CPU threads, 0: torch's choice; with --jobs N, threads of each job, 0: cores / N",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run independent entries and seeds in N processes at once",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN",
+        default=None,
+        help="finish the interrupted comparison in this run folder with its stored "
+        "settings, skipping the entries already done (the other settings are ignored)",
+    )
+    _add_progress(run)
+    _add_out(run)
+    cp.set_defaults(handler=_compare)
+
+
+# ---------------------------------------------------------------------------- shared
+
+
+def _add_out(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--out", default="runs", metavar="DIR", help="parent folder of the new run folder"
+    )
+
+
+def _add_threads(parser: argparse.ArgumentParser | argparse._ArgumentGroup, text: str) -> None:
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help=text)
+
+
+def _add_progress(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--no-progress", action="store_true", help="hide the progress bars (default: shown)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spikerec`` command."""
     from spikerec import __version__
-    from spikerec.commands.simulate import TRACE_INPUTS, TraceConfig
-    from spikerec.lif.integrators import INTEGRATORS
 
-    parser = _Parser(prog="spikerec", description=__doc__)
+    parser = _Parser(prog="spikerec", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"spikerec {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    sim = commands.add_parser(
-        "simulate",
-        help="membrane trace of one LIF neuron (PNG + CSV)",
-        description="Simulate one LIF neuron driven by Poisson spike trains from V4-like "
-        "inputs (delta synapses) or by a current step; write a PNG of V(t) and a "
-        "CSV of the trace into a new folder under --out.",
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
-    _add_lif_arguments(sim)
-    trace_defaults = TraceConfig()
-    sim.add_argument("--integrator", choices=list(INTEGRATORS), default="exact")
-    sim.add_argument("--input", choices=TRACE_INPUTS, default=trace_defaults.input)
-    sim.add_argument("--duration-ms", type=float, default=trace_defaults.duration_ms)
-    sim.add_argument(
-        "--n-inputs",
-        type=int,
-        default=trace_defaults.n_inputs,
-        help="presynaptic V4 neurons (default %(default)s)",
-    )
-    sim.add_argument("--rate-hz", type=float, default=trace_defaults.rate_hz)
-    sim.add_argument("--weight-mean", type=float, default=trace_defaults.weight_mean)
-    sim.add_argument("--weight-std", type=float, default=trace_defaults.weight_std)
-    sim.add_argument(
-        "--current",
-        type=float,
-        default=trace_defaults.current,
-        help="current-step amplitude (default %(default)s)",
-    )
-    sim.add_argument("--step-on-ms", type=float, default=trace_defaults.step_on_ms)
-    sim.add_argument("--step-off-ms", type=float, default=trace_defaults.step_off_ms)
-    sim.add_argument("--seed", type=int, default=trace_defaults.seed)
-    sim.add_argument("--out", default="runs", help="parent folder of the new run folder")
-    sim.set_defaults(handler=_simulate)
-
-    from spikerec.commands.recognizer_runs import SPLITS
-    from spikerec.lif.surrogates import SURROGATES
-    from spikerec.recognition.decoders import DECODERS
-    from spikerec.recognition.encoders import ENCODERS
-    from spikerec.recognition.recognizer import HEADS
-    from spikerec.training.loop import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
-
-    cfg = TrainConfig()
-    tr = commands.add_parser(
-        "train",
-        help="train a recogniser; writes a new run folder",
-        description="Train a recogniser (CNN front end -> V4 spikes -> head) with "
-        "surrogate gradients. Writes config.json, checkpoint.pt, metrics.json and "
-        "training_curve.png into a new folder under --out.",
-    )
-    tr.add_argument(
-        "--data", default=cfg.data, help="dataset name or idx:PATH (default %(default)s)"
-    )
-    tr.add_argument("--data-root", default=None, help="folder of downloaded datasets")
-    tr.add_argument("--head", choices=HEADS, default=cfg.head)
-    tr.add_argument("--encoder", choices=list(ENCODERS), default=cfg.encoder)
-    tr.add_argument("--n-steps", type=int, default=cfg.n_steps, help="time steps T")
-    tr.add_argument("--integrator", choices=list(INTEGRATORS), default=cfg.integrator)
-    tr.add_argument("--surrogate", choices=list(SURROGATES), default=cfg.surrogate)
-    tr.add_argument("--tau-mem-ms", type=float, default=cfg.tau_mem_ms)
-    tr.add_argument("--v-th", type=float, default=cfg.v_th)
-    tr.add_argument("--reset", choices=RESET_MODES, default=cfg.reset)
-    tr.add_argument("--loss", choices=LOSSES, default=cfg.loss)
-    tr.add_argument("--decoder", choices=DECODERS, default=cfg.decoder)
-    tr.add_argument("--rate-reg", type=float, default=cfg.rate_reg)
-    tr.add_argument("--rate-target", type=float, default=cfg.rate_target)
-    tr.add_argument("--optimizer", choices=OPTIMIZERS, default=cfg.optimizer)
-    tr.add_argument("--lr", type=float, default=cfg.lr)
-    tr.add_argument("--momentum", type=float, default=cfg.momentum)
-    tr.add_argument("--weight-decay", type=float, default=cfg.weight_decay)
-    tr.add_argument("--schedule", choices=SCHEDULES, default=cfg.schedule)
-    tr.add_argument("--batch-size", type=int, default=cfg.batch_size)
-    tr.add_argument("--epochs", type=int, default=cfg.epochs)
-    tr.add_argument("--patience", type=int, default=cfg.patience)
-    tr.add_argument("--seed", type=int, default=cfg.seed)
-    tr.add_argument("--val-fraction", type=float, default=cfg.val_fraction)
-    tr.add_argument("--test-fraction", type=float, default=cfg.test_fraction)
-    tr.add_argument(
-        "--resume",
-        default=None,
-        metavar="RUN",
-        help="continue the run in this folder (or checkpoint) with its stored "
-        "configuration; other training flags are then ignored",
-    )
-    tr.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
-    tr.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    tr.add_argument("--out", default="runs", help="parent folder of the new run folder")
-    tr.set_defaults(handler=_train)
-
-    ev = commands.add_parser(
-        "evaluate",
-        help="score a checkpoint on a dataset",
-        description="Print the accuracy of a checkpoint on a dataset (the one it was trained "
-        "on, or any other with the same image size and channels) and write "
-        "per-class accuracy and a confusion-matrix PNG into a new folder.",
-    )
-    ev.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
-    ev.add_argument(
-        "--data", default=None, help="dataset name or idx:PATH (default: the training dataset)"
-    )
-    ev.add_argument("--data-root", default=None)
-    ev.add_argument("--split", choices=SPLITS, default="test")
-    ev.add_argument("--out", default="runs")
-    ev.set_defaults(handler=_evaluate)
-
-    tc = commands.add_parser(
-        "trace",
-        help="plot the output layer's membranes for one image",
-        description="Plot the output LIF neurons' membrane potentials over time with the "
-        "threshold, their spikes and the V4 input raster for one image.",
-    )
-    tc.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
-    tc.add_argument("--data", default=None)
-    tc.add_argument("--data-root", default=None)
-    tc.add_argument("--split", choices=SPLITS, default="test")
-    tc.add_argument("--index", type=int, default=0, help="image index within the split")
-    tc.add_argument("--out", default="runs")
-    tc.set_defaults(handler=_trace)
-
-    from spikerec.compare.baselines.augment import AUGMENTATIONS
-    from spikerec.compare.baselines.rnn import CELLS
-    from spikerec.compare.config import ENTRIES, CompareConfig
-
-    cmp_defaults = CompareConfig()
-    cp = commands.add_parser(
-        "compare",
-        help="score the LIF head against softmax heads and SVMs (the main job)",
-        description="Train and score every entry on the same splits for several seeds; "
-        "write results.json, results.csv, report.md and figures into a new "
-        "folder under --out and print the table.",
-    )
-    cp.add_argument("--data", default=cmp_defaults.data, help="dataset name or idx:PATH")
-    cp.add_argument("--data-root", default=None)
-    cp.add_argument(
-        "--heads",
-        default=",".join(ENTRIES),
-        help=f"comma-separated entries (default: all of {', '.join(ENTRIES)})",
-    )
-    cp.add_argument(
-        "--seeds",
-        type=int,
-        default=len(cmp_defaults.seeds),
-        help="number of seeds (default %(default)s)",
-    )
-    cp.add_argument("--encoder", choices=list(ENCODERS), default=cmp_defaults.train.encoder)
-    cp.add_argument("--n-steps", type=int, default=cmp_defaults.train.n_steps)
-    cp.add_argument("--epochs", type=int, default=cmp_defaults.train.epochs)
-    cp.add_argument("--patience", type=int, default=cmp_defaults.train.patience)
-    cp.add_argument("--batch-size", type=int, default=cmp_defaults.train.batch_size)
-    cp.add_argument("--lr", type=float, default=cmp_defaults.train.lr)
-    rnn = cp.add_argument_group("rnn and cnn-rnn entries")
-    rnn.add_argument("--rnn-cell", choices=CELLS, default=cmp_defaults.rnn_cell)
-    rnn.add_argument("--rnn-hidden", type=int, default=cmp_defaults.rnn_hidden)
-    rnn.add_argument(
-        "--rnn-epochs",
-        type=int,
-        default=cmp_defaults.sequence.epochs,
-        help=f"at most this many epochs (early stopping, patience "
-        f"{cmp_defaults.sequence.patience}; default %(default)s)",
-    )
-    rnn.add_argument("--rnn-lr", type=float, default=cmp_defaults.sequence.lr)
-    aug = cp.add_argument_group("training data")
-    aug.add_argument(
-        "--augment",
-        default=",".join(cmp_defaults.augment),
-        help=f"augmentation(s) of the training split, comma-separated, each a full run of "
-        f"every entry: {', '.join(AUGMENTATIONS)} (default %(default)s)",
-    )
-    aug.add_argument(
-        "--augment-ratio",
-        type=float,
-        default=cmp_defaults.augment_ratio,
-        help="images added per real training image (default %(default)s)",
-    )
-    aug.add_argument(
-        "--train-fraction",
-        type=float,
-        default=cmp_defaults.train_fraction,
-        metavar="F",
-        help="keep a stratified fraction F in (0, 1] of the training split, per seed, "
-        "before augmentation (default %(default)s)",
-    )
-    aug.add_argument(
-        "--gan-steps",
-        type=int,
-        default=cmp_defaults.gan.steps,
-        help="training steps of the conditional DCGAN (default %(default)s)",
-    )
-    cp.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch threads (default: torch's; with --jobs N: of each job, default cores / N)",
-    )
-    cp.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="run independent entries and seeds in N processes at once (default 1)",
-    )
-    cp.add_argument(
-        "--resume",
-        metavar="RUN_FOLDER",
-        default=None,
-        help="finish an interrupted comparison in its folder with its stored settings, "
-        "skipping the entries already done (other settings are ignored)",
-    )
-    cp.add_argument("--no-progress", action="store_true")
-    cp.add_argument("--out", default="runs")
-    cp.set_defaults(handler=_compare)
+    _add_simulate(commands)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_trace(commands)
+    _add_compare(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``spikerec`` command; return its exit status (2 for user errors)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if argv is None:  # the process is ours: tune the allocator (see spikerec.commands._memory)
-        from spikerec.commands._memory import keep_freed_memory
+    """Run the ``spikerec`` command; return its exit status.
 
-        keep_freed_memory()
+    0 on success; 2 for a :class:`~spikerec.errors.SpikerecError`, an ``OSError`` or
+    running out of memory; 3 when training diverged; 130 on Ctrl-C. Each failure is
+    one line on stderr; any other exception is a bug and propagates with its traceback.
+    """
     try:
+        args = build_parser().parse_args(argv)
+        if argv is None:  # the process is ours: tune the allocator (spikerec.commands._memory)
+            from spikerec.commands._memory import keep_freed_memory
+
+            keep_freed_memory()
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as error:
-        _print_error(str(error))
-        return EXIT_USER_ERROR
     except TrainingDiverged as error:
         _print_error(str(error))
         return EXIT_NUMERICAL_FAULT
+    except SpikerecError as error:
+        _print_error(str(error))
+        return EXIT_USER_ERROR
+    except OSError as error:  # disk full, permissions, a file that vanished
+        _print_error(str(error))
+        return EXIT_USER_ERROR
     except MemoryError as error:
         _print_error(f"out of memory: {error or 'the request is too large for this machine'}")
         return EXIT_USER_ERROR
+    except KeyboardInterrupt as error:
+        _print_error(f"interrupted; {error}" if str(error) else "interrupted")
+        return EXIT_INTERRUPTED
+    except RuntimeError as error:
+        if not _is_out_of_memory(error):
+            raise
+        _print_error(f"out of memory: {error}")
+        return EXIT_USER_ERROR
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    """torch's allocation failures: ``torch.OutOfMemoryError`` (GPU) and the CPU
+    allocator's plain ``RuntimeError``."""
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    if oom is not None and isinstance(error, oom):
+        return True
+    return "DefaultCPUAllocator" in str(error) and "allocate" in str(error)
 
 
 def _print_error(message: str) -> None:

@@ -1,4 +1,4 @@
-"""Settings of a comparison run, and the names of its entries."""
+"""Settings of a comparison run, and the names of its entries (:mod:`spikerec.compare.entries`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 from spikerec.compare.baselines.augment import parse_augmentations
 from spikerec.compare.baselines.fit import FitConfig
 from spikerec.compare.baselines.gan import GANConfig
-from spikerec.compare.baselines.rnn import CELLS, SEQUENCE_MODELS
+from spikerec.compare.baselines.rnn import CELLS
+from spikerec.compare.entries import ENTRIES
+from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError
-from spikerec.training.loop import TrainConfig
+from spikerec.training.config import TrainConfig, load_splits
 from spikerec.validation import parse_name_list, real_number
 
-NEURAL_ENTRIES: tuple[str, ...] = ("lif", "rate-softmax", "softmax")
-SEQUENCE_ENTRIES: tuple[str, ...] = SEQUENCE_MODELS  # ("rnn", "cnn-rnn")
-SVM_ENTRIES: tuple[str, ...] = ("svm-rbf", "svm-linear", "svm-v4")
-# An entry that scores the model another entry trains on the same splits.
-REUSES_MODEL_OF: dict[str, str] = {"svm-v4": "softmax"}
-ENTRIES: tuple[str, ...] = NEURAL_ENTRIES + SEQUENCE_ENTRIES + SVM_ENTRIES
+# The entry names by kind, read off the entry objects (kept for code that imported them).
+NEURAL_ENTRIES: tuple[str, ...] = tuple(n for n, e in ENTRIES.items() if e.kind == "neural")
+SEQUENCE_ENTRIES: tuple[str, ...] = tuple(n for n, e in ENTRIES.items() if e.kind == "sequence")
+SVM_ENTRIES: tuple[str, ...] = tuple(n for n, e in ENTRIES.items() if e.kind == "svm")
+REUSES_MODEL_OF: dict[str, str] = {n: e.reuses for n, e in ENTRIES.items() if e.reuses}
+# The entry every other is paired with in McNemar's test.
 REFERENCE_ENTRY = "lif"
 # Augmentations an augmented run is compared against (paired by seed).
 AUGMENT_BASELINES: tuple[str, ...] = ("none", "classic")
@@ -32,7 +34,9 @@ def parse_entries(names: str | Sequence[str]) -> tuple[str, ...]:
     ValueError
         For an unknown or repeated name; the message lists the valid names.
     """
-    return parse_name_list(names, ENTRIES, noun="entry", plural="entries", none_given="entries")
+    return parse_name_list(
+        names, tuple(ENTRIES), noun="entry", plural="entries", none_given="entries"
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class CompareConfig:
     """
 
     data: str = "digits"
-    entries: tuple[str, ...] = ENTRIES
+    entries: tuple[str, ...] = tuple(ENTRIES)
     seeds: tuple[int, ...] = (0, 1, 2)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, patience=3))
     svm_max_train: int = 5000
@@ -119,3 +123,11 @@ class CompareConfig:
                 raise ParameterError(f"seed {seed!r} must be an integer >= 0")
         if self.svm_max_train < 0:
             raise ParameterError(f"svm_max_train={self.svm_max_train!r} must be >= 0")
+
+    def load_splits(self, seed: int) -> DatasetSplits:
+        """The splits of ``seed`` as loaded (before ``train_fraction`` and augmentation).
+
+        The dataset ``data`` from ``data_root`` with the split fractions of ``train``
+        (:func:`spikerec.training.config.load_splits`).
+        """
+        return load_splits(self.train, seed=seed, data=self.data, data_root=self.data_root)

@@ -1,10 +1,11 @@
 """The comparison matrix as independent tasks, run in this process or in a pool.
 
 A task is one seed under one augmentation with a group of entries that must share
-a process: ``svm-v4`` goes with ``softmax`` (it scores the features of that
-trained CNN), and under ``gan`` augmentation all entries of a seed share one task
-(the GAN is trained once per seed). Every other entry is a task of its own, so
-``spikerec compare --jobs N`` keeps N processes busy.
+a process: an entry that reuses another's trained model goes with it (``svm-v4``
+with ``softmax``: it scores the features of that trained CNN; see
+:attr:`spikerec.compare.entries.Entry.reuses`), and under ``gan`` augmentation all
+entries of a seed share one task (the GAN is trained once per seed). Every other
+entry is a task of its own, so ``spikerec compare --jobs N`` keeps N processes busy.
 
 Tasks are independent: each loads its seed's splits and makes its augmentation
 itself (both deterministic in the seed), and every entry seeds its own training.
@@ -19,17 +20,11 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from spikerec.compare.baselines.augment import AugmentRecord, augment_training
-from spikerec.compare.harness import (
-    REUSES_MODEL_OF,
-    SVM_ENTRIES,
-    CompareConfig,
-    EntryResult,
-    run_entry,
-    seed_splits,
-)
+from spikerec.compare.config import CompareConfig
+from spikerec.compare.entries import ENTRIES, EntryResult, Trained
+from spikerec.compare.harness import run_entry, seed_splits
 from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError
-from spikerec.recognition.recognizer import Recognizer
 from spikerec.workers import run_pool
 
 
@@ -57,7 +52,7 @@ def plan_tasks(config: CompareConfig, *, jobs: int = 1) -> list[Task]:
     splits and the augmentation are made once); with more, entries are split into
     the smallest groups that must share a process.
     """
-    tasks = []
+    tasks: list[Task] = []
     for seed in config.seeds:
         for augment in config.augment:
             if augment == "gan" or jobs == 1:
@@ -70,12 +65,24 @@ def plan_tasks(config: CompareConfig, *, jobs: int = 1) -> list[Task]:
 
 def _share_groups(entries: Sequence[str]) -> list[tuple[str, ...]]:
     """Entries one by one, except that an entry reusing another's model joins it."""
-    partner = {e: REUSES_MODEL_OF.get(e, e) for e in entries}
+    partner = {e: ENTRIES.get(e).reuses or e for e in entries}
     partner = {e: p if p in entries else e for e, p in partner.items()}
     groups: dict[str, list[str]] = {}
     for entry in entries:
         groups.setdefault(partner[entry], []).append(entry)
     return [tuple(group) for group in groups.values()]
+
+
+def run_order(entries: Sequence[str]) -> list[str]:
+    """``entries`` in the order a task runs them: an entry that reuses another's model
+    after the others (so after the one it reuses), otherwise as given.
+
+    Examples
+    --------
+    >>> run_order(["svm-v4", "lif", "softmax"])
+    ['lif', 'softmax', 'svm-v4']
+    """
+    return sorted(entries, key=lambda e: ENTRIES.get(e).reuses is not None)
 
 
 def run_task(
@@ -95,10 +102,9 @@ def run_task(
     data, record = augment_training(
         base, task.augment, seed=task.seed, ratio=config.augment_ratio, gan=config.gan
     )
-    trained: dict[str, Recognizer] = {}
+    trained: Trained = {}
     results = []
-    # SVMs last: svm-v4 reuses the softmax CNN trained on the same splits.
-    for entry in sorted(task.entries, key=lambda e: e in SVM_ENTRIES):
+    for entry in run_order(task.entries):
         result = run_entry(entry, data, config, task.seed, trained=trained)
         result.augment = task.augment
         results.append(result)

@@ -15,7 +15,7 @@ import torch
 
 from spikerec.compare.baselines.augment import AugmentRecord
 from spikerec.compare.harness import CompareConfig, CompareOutcome
-from spikerec.run_folders import atomic_write, atomic_write_json, atomic_write_text
+from spikerec.run_folders import atomic_write_json, atomic_write_text
 
 
 def _fmt_p(p: float | None) -> str:
@@ -130,6 +130,28 @@ def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) 
     return lines
 
 
+def early_exit_line(row: dict[str, Any]) -> str:
+    """One sentence on a ``lif`` row's early exit against its full-T run (mean over seeds)."""
+    ee = row["early_exit"]
+    rule = ee["rule"]
+    text = rule.get("text", f"margin {rule['margin']} spikes for {rule['patience_steps']} steps")
+    saved = (
+        1.0 - ee["synops_per_image"] / ee["full_synops_per_image"]
+        if ee["full_synops_per_image"]
+        else 0.0
+    )
+    return (
+        f"Early exit ({row.get('label', row['entry'])}; {text}): "
+        f"{100 * ee['accuracy']:.2f} % in {ee['mean_steps']:.1f} of {ee['n_steps']:.0f} steps "
+        f"on average, {ee['synops_per_image']:.3g} SOP per image, against "
+        f"{100 * ee['full_accuracy']:.2f} % and {ee['full_synops_per_image']:.3g} SOP for all "
+        f"steps ({100 * saved:.0f} % fewer SynOps; curve of other rules in "
+        "early_exit_tradeoff.png). The exit step is found from one full run, which a run "
+        "stopped there reproduces because the network is causal; SynOps count the V4 spikes "
+        "up to each image's exit step."
+    )
+
+
 def write_compare_outputs(
     run_dir: Path,
     config: CompareConfig,
@@ -150,7 +172,9 @@ def write_compare_outputs(
         plot_accuracy_bars,
         plot_accuracy_by_steps,
         plot_confusion_matrix,
+        plot_early_exit_tradeoff,
         plot_sample_grid,
+        save_figure,
     )
 
     machine = {
@@ -209,31 +233,62 @@ def write_compare_outputs(
     paths.append(atomic_write_text(run_dir / "results.csv", buffer.getvalue()))
 
     def save(fig: Any, name: str) -> None:
-        paths.append(
-            atomic_write(run_dir / name, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-        )
+        paths.append(save_figure(fig, run_dir / name))
 
-    fig, (ax,) = new_figure(figsize=(max(8.0, 1.1 * len(rows) + 1.5), 4.5))
+    n_seeds = len(config.seeds)
+    seeds_text = "1 seed" if n_seeds == 1 else f"{n_seeds} seeds"
+    fig, (ax,) = new_figure(figsize=(max(8.0, 1.1 * len(rows) + 3.5), 4.5))
     plot_accuracy_bars(rows, ax=ax)
-    ax.set_title(f"{config.data}: test accuracy over {len(config.seeds)} seeds", fontsize="medium")
+    ax.set_title(f"{config.data}: test accuracy over {seeds_text}", fontsize="medium")
     save(fig, "accuracy_bars.png")
 
     lif_rows = [r for r in rows if r["entry"] == "lif" and "accuracy_by_steps" in r]
     lif_row = lif_rows[0] if lif_rows else None
     if lif_rows:
+        fig, axes = new_figure(len(lif_rows), figsize=(8.0, 4.0 * len(lif_rows)))
+        references = {
+            r.get("label", "softmax") + " CNN": r["accuracy_mean"]
+            for r in rows
+            if r["entry"] == "softmax"
+        }
+        for ax, lif in zip(axes, lif_rows, strict=True):
+            curves = [  # every seed's curve, not only their mean
+                r.details["accuracy_by_steps"]
+                for r in results
+                if r.entry == "lif"
+                and r.augment == lif.get("augment", r.augment)
+                and "accuracy_by_steps" in r.details
+            ]
+            plot_accuracy_by_steps(
+                curves or [lif["accuracy_by_steps"]],
+                ax=ax,
+                label=lif.get("label", "lif"),
+                references=references,
+            )
+            ax.set_title(
+                f"{lif.get('label', 'LIF head')} on {config.data}: accuracy vs time steps",
+                fontsize="medium",
+            )
+        save(fig, "accuracy_vs_steps.png")
+
+    exit_rows = [r for r in rows if r["entry"] == "lif" and "early_exit" in r]
+    if exit_rows:
         fig, (ax,) = new_figure(figsize=(6.0, 4.0))
-        for lif in lif_rows:
-            plot_accuracy_by_steps(lif["accuracy_by_steps"], ax=ax, label=lif.get("label", "lif"))
-        for softmax in (r for r in rows if r["entry"] == "softmax"):
-            ax.axhline(
-                softmax["accuracy_mean"],
-                color="tab:gray",
-                ls="--",
-                label=softmax.get("label", "softmax") + " CNN",
+        for lif in exit_rows:
+            ee = lif["early_exit"]
+            plot_early_exit_tradeoff(
+                ee["curve"],
+                full_accuracy=ee["full_accuracy"],
+                full_synops_per_image=ee["full_synops_per_image"],
+                chosen=ee,
+                ax=ax,
+                label=lif.get("label", "lif") if len(exit_rows) > 1 else None,
             )
         ax.legend(fontsize="small")
-        ax.set_title(f"LIF head on {config.data}: accuracy vs time steps", fontsize="medium")
-        save(fig, "accuracy_vs_steps.png")
+        ax.set_title(
+            f"LIF head on {config.data}: early exit, accuracy vs SynOps", fontsize="medium"
+        )
+        save(fig, "early_exit_tradeoff.png")
 
     first_seed = config.seeds[0]
     shown = [r for r in results if r.seed == first_seed]
@@ -242,12 +297,12 @@ def write_compare_outputs(
         n_rows = math.ceil(len(shown) / cols)
         fig, _ = new_figure(figsize=(4.2 * cols, 4.0 * n_rows))
         fig.clear()
-        axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
-        for ax, r in zip(axes, shown, strict=False):
+        grid_axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+        for ax, r in zip(grid_axes, shown, strict=False):
             plot_confusion_matrix(torch.tensor(r.confusion).numpy(), class_names=class_names, ax=ax)
             name = r.entry if len(config.augment) == 1 else f"{r.entry} [{r.augment}]"
             ax.set_title(f"{name} (seed {first_seed}): {100 * r.accuracy:.1f} %", fontsize="small")
-        for ax in axes[len(shown) :]:
+        for ax in grid_axes[len(shown) :]:
             ax.set_visible(False)
         save(fig, "confusion_matrices.png")
 
@@ -295,6 +350,8 @@ def write_compare_outputs(
             f"LIF decision latency: {lif_row['decision_latency_steps_mean']:.2f} steps "
             f"on average (first step from which the decoded class no longer changes).",
         ]
+    for lif in (r for r in rows if r["entry"] == "lif" and "early_exit" in r):
+        lines += ["", early_exit_line(lif)]
     lines += [
         "",
         f"Wall time {wall_time_s:.1f} s on {machine['platform']}, "

@@ -30,10 +30,11 @@ import torch
 from spikerec.compare.baselines.augment import AugmentRecord
 from spikerec.compare.baselines.fit import FitConfig
 from spikerec.compare.baselines.gan import GANConfig
-from spikerec.compare.harness import CompareConfig, EntryResult
+from spikerec.compare.config import CompareConfig
+from spikerec.compare.entries import EntryResult
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.run_folders import atomic_write, atomic_write_text, strict_json
-from spikerec.training.loop import TrainConfig
+from spikerec.training.config import TrainConfig
 
 CONFIG_FILE = "compare_config.json"
 FINISHED_DIR = "finished"
@@ -56,7 +57,7 @@ def config_from_dict(values: dict[str, Any]) -> CompareConfig:
         raise ParameterError(f"{CONFIG_FILE}: unknown field(s) {', '.join(unknown)}")
     nested = {"train": TrainConfig, "sequence": FitConfig, "gan": GANConfig}
     try:
-        kwargs = {
+        kwargs: dict[str, Any] = {
             name: _nested(nested[name], value) if name in nested else value
             for name, value in values.items()
         }

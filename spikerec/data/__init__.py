@@ -1,7 +1,8 @@
 """Datasets by name, as seeded train/validation/test splits of ``float32 [N, C, H, W]`` images.
 
-- :mod:`~spikerec.data.loading`: :func:`load_dataset`, the names it knows, the
-  embedded, torchvision and IDX sets, and the stratified splits;
+- :mod:`~spikerec.data.loading`: :func:`load_dataset`, the names it knows
+  (:data:`DATASETS`), the embedded, torchvision and IDX sets;
+- :mod:`~spikerec.data.splits`: the stratified, seeded splits and subsamples;
 - :mod:`~spikerec.data.idx`: reading and writing MNIST's IDX files.
 """
 

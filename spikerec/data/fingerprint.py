@@ -59,7 +59,7 @@ FINGERPRINT_KEYS: frozenset[str] = frozenset(
 def _array_digest(digest: Any, tensor: torch.Tensor) -> None:
     array = np.ascontiguousarray(tensor.detach().cpu().numpy())
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(memoryview(array).cast("B"))
+    digest.update(memoryview(array).cast("B"))  # type: ignore[arg-type]  # no copy
 
 
 def split_digest(split: Split) -> str:

@@ -54,7 +54,9 @@ import numpy as np
 import torch
 
 from spikerec.data.idx import read_idx
-from spikerec.errors import DatasetError, ParameterTypeError
+from spikerec.data.splits import stratified_split
+from spikerec.errors import DatasetError, ParameterError, ParameterTypeError
+from spikerec.registry import Registry
 from spikerec.validation import real_number
 
 __all__ = [
@@ -70,16 +72,10 @@ __all__ = [
 #: Prefix of the ``idx:PATH`` dataset form.
 IDX_PREFIX = "idx:"
 
-#: Dataset names accepted by :func:`load_dataset`, besides ``"idx:PATH"``.
-DATASETS: tuple[str, ...] = (
-    "digits",
-    "mnist5k",
-    "mnist",
-    "fashion-mnist",
-    "kmnist",
-    "cifar10",
-    "synthetic",
-)
+#: The datasets :func:`load_dataset` knows by name (besides ``"idx:PATH"``), each a
+#: loader ``(name, *, seed, data_root, download)`` of its raw images; registered at the end
+#: of this module. A new dataset is one loader plus one line there.
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 
 # File names of the MNIST family, as torchvision names them (without ".gz").
 MNIST_FILES: tuple[str, ...] = (
@@ -373,16 +369,12 @@ fashion-mnist, kmnist, cifar10, synthetic, or idx:PATH (a folder of MNIST-format
     if name.startswith(IDX_PREFIX):
         official = _load_idx_folder(name, name[len(IDX_PREFIX) :])
         return _split_official(name, official, seed, val_fraction)
-    if name in ("digits", "mnist5k", "synthetic"):
-        pooled = {"digits": _load_digits, "mnist5k": _load_mnist5k, "synthetic": _synthetic}[name](
-            seed
-        )
-        return _split_pooled(name, pooled, seed, val_fraction, test_fraction)
-    if name in _TORCHVISION_MNIST or name == "cifar10":
-        root = Path(data_root).expanduser() if data_root is not None else default_data_root()
-        loader = _load_cifar10 if name == "cifar10" else _load_torchvision_mnist
-        return _split_official(name, loader(name, root, bool(download)), seed, val_fraction)
-    raise _unknown_name_error(name)
+    if name not in DATASETS:
+        raise _unknown_name_error(name)
+    raw = DATASETS[name](name, seed=seed, data_root=data_root, download=bool(download))
+    if isinstance(raw, _Pooled):
+        return _split_pooled(name, raw, seed, val_fraction, test_fraction)
+    return _split_official(name, raw, seed, val_fraction)
 
 
 # ------------------------------------------------------------------ raw containers
@@ -793,24 +785,10 @@ def _stratified_take(
     name: str, labels: np.ndarray, n_take: int, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split ``arange(len(labels))`` into (rest, take) with ``n_take`` stratified picks."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(labels))
-    if n_take < 1 or n_take >= len(labels):
-        raise DatasetError(
-            f"dataset {name!r}: a {what} split of {n_take} of {len(labels)} images is "
-            "empty or leaves nothing; change the fractions"
-        )
     try:
-        rest, take = train_test_split(
-            index, test_size=n_take, stratify=labels, random_state=seed, shuffle=True
-        )
-    except ValueError as exc:
-        raise DatasetError(
-            f"dataset {name!r}: cannot make a stratified {what} split of {n_take} of "
-            f"{len(labels)} images: {' '.join(str(exc).split())}"
-        ) from None
-    return np.asarray(rest), np.asarray(take)
+        return stratified_split(labels, n_take, seed, what=what)
+    except ParameterError as error:
+        raise DatasetError(f"dataset {name!r}: {error}") from None
 
 
 def _split_pooled(
@@ -902,3 +880,38 @@ def _assemble(
         std=tuple(float(s) for s in std),
         class_names=class_names,
     )
+
+
+# ------------------------------------------------------------------- the registry
+
+
+def _embedded(load: Callable[[int], _Pooled]) -> Callable[..., _Pooled]:
+    """A loader of an embedded set: it needs only the seed."""
+
+    def loader(name: str, *, seed: int, data_root: object, download: bool) -> _Pooled:
+        return load(seed)
+
+    return loader
+
+
+def _torchvision(
+    load: Callable[[str, Path, bool], _Official],
+) -> Callable[..., _Official]:
+    """A loader of a torchvision set under ``data_root`` (default :func:`default_data_root`)."""
+
+    def loader(
+        name: str, *, seed: int, data_root: str | os.PathLike[str] | None, download: bool
+    ) -> _Official:
+        root = Path(data_root).expanduser() if data_root is not None else default_data_root()
+        return load(name, root, download)
+
+    return loader
+
+
+DATASETS.add("digits", _embedded(_load_digits))
+DATASETS.add("mnist5k", _embedded(_load_mnist5k))
+DATASETS.add("mnist", _torchvision(_load_torchvision_mnist))
+DATASETS.add("fashion-mnist", _torchvision(_load_torchvision_mnist))
+DATASETS.add("kmnist", _torchvision(_load_torchvision_mnist))
+DATASETS.add("cifar10", _torchvision(_load_cifar10))
+DATASETS.add("synthetic", _embedded(_synthetic))

@@ -17,10 +17,12 @@ one-line ``ValueError``.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import snntorch as snn
 import torch
 from snntorch import surrogate as snn_surrogate
+from torch import nn
 
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.modules import LIF
@@ -166,7 +168,7 @@ def to_snntorch(
             "clamps beta to [0, 1] and needs it in (0, 1] (take dt_ms < tau_mem_ms or 'exact')"
         )
     learn_threshold = lif.v_th is not None
-    v_th = lif.v_th.detach() if learn_threshold else torch.tensor(p.v_th, dtype=torch.float64)
+    v_th = lif.v_th.detach() if lif.v_th is not None else torch.tensor(p.v_th, dtype=torch.float64)
     threshold = v_th.to(dtype)
 
     reset_delay = False
@@ -340,9 +342,10 @@ def from_snntorch(
     if lif.v_th is not None:
         source = torch.as_tensor(leaky.threshold)
         lif = lif.to(source.dtype if source.is_floating_point() else torch.float32)
+        learned = cast(nn.Parameter, lif.v_th)  # still there: .to() converts in place
         with torch.no_grad():
-            lif.v_th.copy_(threshold.to(lif.v_th.dtype))
-        lif.v_th.requires_grad_(learnable)
+            learned.copy_(threshold.to(learned.dtype))
+        learned.requires_grad_(learnable)
     return lif
 
 

@@ -3,7 +3,8 @@
 The reference path (:func:`spikerec.lif.step.lif_sequence`) lets autograd record
 every elementwise operation of every step. Here the forward loop runs without a
 graph, calling the same update functions (so spikes are bit-identical), and
-stores only the pre-reset membrane ``[T, B, N]``. The backward pass is
+stores only the pre-reset membrane ``[T, B, *shape]`` (any neuron shape: the
+update and its backward pass are elementwise). The backward pass is
 back-propagation through time written out by hand, using that every grid
 integrator maps the membrane affinely over a step of held input,
 
@@ -17,13 +18,15 @@ period; :class:`spikerec.LIF` falls back on the reference path otherwise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from spikerec.errors import ParameterError
 from spikerec.lif import rules
 from spikerec.lif.integrators import Integrator
 from spikerec.lif.params import LIFParams
-from spikerec.lif.step import LIFState, held_affine_step, input_term, reset_membrane
+from spikerec.lif.step import LIFState, held_affine_step, input_term
 from spikerec.lif.surrogates import Surrogate
 
 
@@ -56,10 +59,11 @@ class _FusedLIF(torch.autograd.Function):
         # Views of every step made once (unbind), not indexed in the loop: for a
         # small layer the per-step Python overhead is what the loop costs.
         terms = [term] * n_steps if held else term.unbind(0)
+        reset, v_th, v_reset = rules.reset_rule(params), params.v_th, params.v_reset
         for x_t, v_pre_t, s_t in zip(terms, membrane.unbind(0), spikes.unbind(0), strict=True):
             v_pre = torch.add(x_t, v, alpha=a, out=v_pre_t)
-            s = rules.fires(v_pre, params.v_th, out=s_t)
-            v = reset_membrane(v_pre, s, params, params.v_th)
+            s = rules.fires(v_pre, v_th, out=s_t)
+            v = reset.after(v_pre, s, v_th, v_reset)
         ctx.save_for_backward(membrane, spikes)
         ctx.params, ctx.coefficients, ctx.surrogate = params, (a, b), surrogate
         ctx.detach_reset, ctx.held = detach_reset, held
@@ -79,17 +83,24 @@ class _FusedLIF(torch.autograd.Function):
         return grad_x, grad_v0, None, None, None, None, None, None
 
 
-# Layers with at least this many neurons per step ([B, N] elements) run the backward
+# Layers with at least this many neurons per step ([B, *shape] elements) run the backward
 # pass one step at a time, so that its temporaries stay in cache (the V4 population:
 # 128 x 3136); smaller ones (an output layer of 10 neurons) in a few passes over
-# [T, B, N], with fewer, larger tensor operations.
+# [T, B, *shape], with fewer, larger tensor operations.
 STEPWISE_MIN_ELEMENTS = 1 << 15
 
 
-def _backward_whole(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
-    """BPTT with the per-step factors computed over all of [T, B, N] at once.
+def _backward_whole(
+    ctx: Any,
+    membrane: torch.Tensor,
+    spikes: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_membrane: torch.Tensor | None,
+    grad_v_final: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BPTT with the per-step factors computed over all of [T, B, *shape] at once.
 
-    Returns ``(d loss / d v_pre [T, B, N], or its sum over T for held input;
+    Returns ``(d loss / d v_pre [T, B, *shape], or its sum over T for held input;
     d loss / d v_pre[0])``.
     """
     params: LIFParams = ctx.params
@@ -121,8 +132,15 @@ def _backward_whole(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_fi
     return (grad_pre.sum(0) if ctx.held else grad_pre), g
 
 
-def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v_final):
-    """BPTT one step at a time over [B, N] slices, same returns as :func:`_backward_whole`.
+def _backward_stepwise(
+    ctx: Any,
+    membrane: torch.Tensor,
+    spikes: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_membrane: torch.Tensor | None,
+    grad_v_final: torch.Tensor | None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """BPTT one step at a time over [B, *shape] slices, same returns as :func:`_backward_whole`.
 
     For the subtract reset the step's gradient is written
     ``g = u + slope * (grad_spike - theta * u)`` with ``u`` the gradient arriving
@@ -138,7 +156,7 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
     n_steps = membrane.shape[0]
     grad_pre = None if ctx.held else torch.empty_like(membrane)
     grad_held = None
-    g = None  # d loss / d v_pre[t + 1]
+    g: torch.Tensor | None = None  # d loss / d v_pre[t + 1]
     for t in range(n_steps - 1, -1, -1):
         slope = ctx.surrogate.derivative(membrane[t] - params.v_th)  # d spike / d v_pre
         spike_grad = None if grad_spikes is None else grad_spikes[t]
@@ -165,7 +183,9 @@ def _backward_stepwise(ctx, membrane, spikes, grad_spikes, grad_membrane, grad_v
             through = reset.derivative(
                 slope, membrane[t], spikes[t], theta, params.v_reset, ctx.detach_reset
             )
-            g = torch.mul(upstream, scale).mul_(through)
+            g = torch.mul(upstream, scale)
+            if through is not None:  # None: exactly 1
+                g = g.mul_(through)
             if spike_grad is not None:
                 g = g.addcmul_(slope, spike_grad)
         if grad_membrane is not None:
@@ -206,7 +226,7 @@ def lif_sequence_fused(
 
     Parameters
     ----------
-    x : Tensor [T, ..., N] or [..., N]
+    x : Tensor [T, B, *shape] or [B, *shape]
         Input per step as in :func:`spikerec.lif.step.lif_step`; with the shape of
         the state it is held over all ``n_steps`` steps (a V4 population driven by
         constant features), and its gradient is summed over time once.
@@ -219,7 +239,7 @@ def lif_sequence_fused(
 
     Returns
     -------
-    spikes, v_pre_reset : Tensor [T, ..., N]
+    spikes, v_pre_reset : Tensor [T, B, *shape]
     final_state : LIFState
 
     Notes

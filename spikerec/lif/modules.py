@@ -1,27 +1,26 @@
-"""``torch.nn`` modules around the pure LIF step; they hold parameters, never state."""
+"""``torch.nn`` modules around the pure LIF step; they hold parameters, never state.
+
+:class:`LIF` runs a layer of neurons of any shape over a time-major sequence
+``[T, B, *shape]``; :class:`spikerec.lif.cell.LIFCell` advances the same neurons by
+one step. Both call the rules of :mod:`spikerec.lif.rules` through
+:func:`spikerec.lif.step.lif_step` (or the fused sequence, which gives the same
+spikes), so they agree bit for bit.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from spikerec.errors import ParameterError
+from spikerec.lif.cell import _LIFNeurons
 from spikerec.lif.fused import fused_supported, lif_sequence_fused
-from spikerec.lif.integrators import Integrator, get_integrator
+from spikerec.lif.integrators import Integrator
 from spikerec.lif.params import LIFParams
-from spikerec.lif.step import (
-    LIFState,
-    Synapse,
-    _lif_sequence,
-    check_params,
-    check_synapse,
-    init_lif_state,
-)
+from spikerec.lif.step import LIFState, Synapse, _lif_sequence
 from spikerec.lif.step import check_state as _check_state
-from spikerec.lif.surrogates import FastSigmoid, Surrogate, get_surrogate
+from spikerec.lif.surrogates import FastSigmoid, Surrogate
 from spikerec.validation import check_like_parameters, check_tensor
 
 
@@ -30,12 +29,13 @@ class LIFOutput(NamedTuple):
 
     Attributes
     ----------
-    spikes : Tensor [T, B, N]
+    spikes : Tensor [T, B, *shape]
         1.0 where a neuron spiked in a step.
-    membrane : Tensor [T, B, N]
-        Membrane potential at the end of each step, before the reset.
+    membrane : Tensor [T, B, *shape]
+        Membrane potential at the end of each step, before the reset (voltage unit).
     state : LIFState
-        State after the last step; pass it back in to continue the sequence.
+        State ``[B, *shape]`` after the last step; pass it back in to continue the
+        sequence.
 
     Examples
     --------
@@ -54,23 +54,29 @@ class LIFOutput(NamedTuple):
 
 
 def check_sequence(x: torch.Tensor, name: str = "x") -> None:
-    """Refuse anything but a finite floating tensor ``[T, B, N]`` with T, B, N >= 1
-    holding real data (not a ``meta`` tensor)."""
-    check_tensor(name, x, "[T, B, N]", ndim=3)
+    """Refuse anything but a finite floating tensor ``[T, B, *shape]`` (at least one
+    neuron dimension, every dimension >= 1) holding real data (not a ``meta`` tensor)."""
+    check_tensor(name, x, "[T, B, *shape]")
+    if x.dim() < 3:
+        raise ParameterError(
+            f"{name} must have shape [T, B, *shape] (time, batch, then at least one neuron "
+            f"dimension), got {tuple(x.shape)}; a single step [B, *shape] goes to LIFCell"
+        )
 
 
 def check_state(state: LIFState, x: torch.Tensor) -> None:
-    """Refuse a state that does not fit the sequence ``x [T, B, N]``."""
+    """Refuse a state that does not fit the sequence ``x [T, B, *shape]``."""
     _check_state(state, x.shape[1:], x.dtype, x.device)
 
 
-class LIF(nn.Module):
-    """A layer of leaky integrate-and-fire neurons run over a time-major sequence.
+class LIF(_LIFNeurons):
+    """A layer of leaky integrate-and-fire neurons of any shape run over a time-major sequence.
 
     Parameters
     ----------
     params : LIFParams, optional
-        Neuron parameters (default ``LIFParams()``).
+        Neuron parameters (default ``LIFParams()``). ``LIFParams.unit_jump(...)``
+        makes one unit of delta input raise ``V`` by 1, as in ``snntorch.Leaky``.
     integrator : str or Integrator
         ``"exact"`` (default), ``"euler"`` or ``"rk4"``.
     synapse : {"delta", "current"}
@@ -81,15 +87,30 @@ class LIF(nn.Module):
         Learn the membrane time constant (kept positive through its logarithm).
     learn_threshold : bool
         Learn the threshold ``v_th``.
+    shape : int or tuple of int, optional
+        With a learnable value: its shape, broadcast against the neuron shape of
+        ``x [T, B, *shape]``: ``(N,)`` one value per neuron of ``[T, B, N]``,
+        ``(C, 1, 1)`` one per channel of conv maps ``[T, B, C, H, W]``,
+        ``(C, H, W)`` one per neuron of them. One shared value when omitted.
     n_neurons : int, optional
-        With a learnable parameter: one value per neuron instead of one shared.
+        Same as ``shape=(n_neurons,)``.
     detach_reset : bool
         Stop gradients through the reset.
     fused : bool
         Use the whole-sequence path with a hand-written backward pass
         (:mod:`spikerec.lif.fused`) where it applies: fixed tau and threshold, no
         refractory period. Same spikes as the step-by-step reference, less time
-        and memory.
+        and memory. :class:`spikerec.LIFCell` is the same neuron one step at a time.
+
+    Notes
+    -----
+    Tensors are time-major, ``[T, B, *shape]``: any neuron shape, conv maps
+    ``[T, B, C, H, W]`` included. Batch-major data ``[B, T, *shape]`` goes in as
+    ``x.transpose(0, 1)`` (a view, no copy) and comes out the same way,
+    ``out.spikes.transpose(0, 1)``.
+
+    One unit of input moves ``V`` by :attr:`input_gain` in a step from rest:
+    ``r_m / tau_mem_ms`` for delta synapses (0.1 with the defaults).
 
     Examples
     --------
@@ -97,6 +118,12 @@ class LIF(nn.Module):
     >>> out = lif(torch.rand(100, 2, 10) * 3)
     >>> out.spikes.shape, out.membrane.shape, out.state.v.shape
     (torch.Size([100, 2, 10]), torch.Size([100, 2, 10]), torch.Size([2, 10]))
+
+    Conv maps ``[T, B, C, H, W]`` with a learnable threshold per channel:
+
+    >>> conv_lif = LIF(LIFParams.unit_jump(), learn_threshold=True, shape=(8, 1, 1))
+    >>> conv_lif(torch.rand(25, 2, 8, 6, 6)).spikes.shape
+    torch.Size([25, 2, 8, 6, 6])
     """
 
     def __init__(
@@ -108,86 +135,50 @@ class LIF(nn.Module):
         surrogate: str | Surrogate = FastSigmoid(),
         learn_tau: bool = False,
         learn_threshold: bool = False,
+        shape: int | tuple[int, ...] | None = None,
         n_neurons: int | None = None,
         detach_reset: bool = False,
         fused: bool = True,
     ) -> None:
-        super().__init__()
-        self.params = LIFParams() if params is None else params
-        check_params(self.params)
-        self.integrator = get_integrator(integrator)
-        self.integrator.validate(self.params)
-        check_synapse(synapse)
-        self.synapse = synapse
-        self.surrogate = get_surrogate(surrogate)
-        self.detach_reset = detach_reset
-        self.fused = fused
-        if n_neurons is not None and (
-            isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1
-        ):
-            raise ParameterError(f"n_neurons={n_neurons!r} must be a positive integer")
-        self.n_neurons = n_neurons
-        shape = () if n_neurons is None else (n_neurons,)
-        self.log_tau_mem_ms = (
-            nn.Parameter(torch.full(shape, math.log(self.params.tau_mem_ms))) if learn_tau else None
+        super().__init__(
+            params,
+            integrator=integrator,
+            synapse=synapse,
+            surrogate=surrogate,
+            learn_tau=learn_tau,
+            learn_threshold=learn_threshold,
+            shape=shape,
+            n_neurons=n_neurons,
+            detach_reset=detach_reset,
         )
-        self.v_th = nn.Parameter(torch.full(shape, self.params.v_th)) if learn_threshold else None
-
-    @property
-    def tau_mem_ms(self) -> torch.Tensor | float:
-        """Membrane time constant in ms (a tensor when learnable)."""
-        if self.log_tau_mem_ms is None:
-            return self.params.tau_mem_ms
-        return self.log_tau_mem_ms.exp()
-
-    def init_state(
-        self,
-        batch_size: int,
-        n_neurons: int,
-        *,
-        dtype: torch.dtype = torch.float32,
-        device: torch.device | str | None = None,
-    ) -> LIFState:
-        """Resting state for ``[batch_size, n_neurons]`` neurons."""
-        return init_lif_state((batch_size, n_neurons), self.params, dtype=dtype, device=device)
+        self.fused = fused
 
     def forward(self, x: torch.Tensor, state: LIFState | None = None) -> LIFOutput:
         """Run the layer over a sequence.
 
         Parameters
         ----------
-        x : Tensor [T, B, N]
-            Input per step: summed synaptic weights of arriving spikes (delta) or
-            held current, see :func:`spikerec.lif.step.lif_step`.
+        x : Tensor [T, B, *shape]
+            Input per step: summed synaptic weights of arriving spikes (delta,
+            current unit x ms) or held current (current unit), see
+            :func:`spikerec.lif.step.lif_step`.
         state : LIFState, optional
-            Initial state ``[B, N]``; neurons start at rest when omitted.
+            Initial state ``[B, *shape]``; neurons start at rest when omitted.
 
         Returns
         -------
         LIFOutput
-            ``spikes`` and pre-reset ``membrane``, both ``[T, B, N]``, and the final state.
+            ``spikes`` and pre-reset ``membrane``, both ``[T, B, *shape]``, and the
+            final state ``[B, *shape]``.
         """
         check_sequence(x)
         check_like_parameters("x", x, self, "the layer", dtype=False)
-        if self.n_neurons is not None and x.shape[-1] != self.n_neurons:
-            raise ParameterError(
-                f"x has {x.shape[-1]} neurons in its last dimension, the layer {self.n_neurons}"
-            )
+        self._check_neurons(x.shape[2:])
         if state is None:
-            state = self.init_state(x.shape[1], x.shape[2], dtype=x.dtype, device=x.device)
+            state = self.init_state(*x.shape[1:], dtype=x.dtype, device=x.device)
         else:
             check_state(state, x)
-        tau = self.tau_mem_ms
-        if isinstance(tau, torch.Tensor):
-            tau = tau.to(x.dtype)
-            limit = self.integrator.stability_limit
-            if math.isfinite(limit) and bool((tau * limit <= self.params.dt_ms).any()):
-                raise ParameterError(
-                    f"learned tau_mem_ms={float(tau.detach().min()):.4g} makes the "
-                    f"'{self.integrator.name}' integrator unstable: it must stay > dt_ms / "
-                    f"{limit:.5g} = {self.params.dt_ms / limit:.6g}"
-                )
-        v_th = None if self.v_th is None else self.v_th.to(x.dtype)
+        tau, v_th = self._neuron_values(x.dtype)
         if self.fused and isinstance(tau, float) and v_th is None and fused_supported(self.params):
             spikes, membrane, final = lif_sequence_fused(
                 x,
@@ -211,9 +202,3 @@ class LIF(nn.Module):
             detach_reset=self.detach_reset,
         )
         return LIFOutput(spikes=spikes, membrane=membrane, state=final)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.params}, integrator={self.integrator.name!r}, synapse={self.synapse!r}, "
-            f"surrogate={self.surrogate}"
-        )

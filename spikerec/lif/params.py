@@ -125,3 +125,44 @@ class LIFParams:
             )
         values.update(changes)
         return LIFParams(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def unit_jump(cls, tau_mem_ms: float = 10.0, **fields: object) -> LIFParams:
+        """Parameters whose delta-synapse jump is one voltage unit per unit of input.
+
+        Sets ``r_m = tau_mem_ms``, so that a summed weight ``x`` arriving in a step
+        raises ``V`` by ``r_m x / tau_mem_ms = x``: the gain of ``snntorch.Leaky``
+        (``mem = beta * mem + x``) and of brian2's ``on_pre="v_post += w"``. The
+        equation is unchanged; only ``r_m`` is chosen. With ``synapse="current"`` a
+        held current ``I`` then drives ``V`` towards ``tau_mem_ms * I``.
+
+        Parameters
+        ----------
+        tau_mem_ms : float
+            Membrane time constant in ms (> 0); also the membrane resistance.
+        **fields
+            Any other field of :class:`LIFParams` except ``r_m``.
+
+        Notes
+        -----
+        ``r_m`` stays what it was set to: ``params.replace(tau_mem_ms=20.0)`` halves
+        the jump. A learnable ``tau_mem_ms`` (``LIF(learn_tau=True)``) changes the jump
+        as it learns; call ``unit_jump`` again for new parameters.
+
+        Examples
+        --------
+        >>> p = LIFParams.unit_jump(tau_mem_ms=10.0, v_th=1.0, reset="subtract")
+        >>> p.r_m, p.r_m / p.tau_mem_ms
+        (10.0, 1.0)
+        >>> LIFParams.unit_jump(r_m=2.0)
+        Traceback (most recent call last):
+        ...
+        spikerec.errors.ParameterTypeError: unit_jump sets r_m = tau_mem_ms; leave r_m out \
+or use LIFParams(r_m=...)
+        """
+        if "r_m" in fields:
+            raise ParameterTypeError(
+                "unit_jump sets r_m = tau_mem_ms; leave r_m out or use LIFParams(r_m=...)"
+            )
+        tau = real_number("tau_mem_ms", tau_mem_ms)
+        return cls(tau_mem_ms=tau, r_m=tau, **fields)  # type: ignore[arg-type]

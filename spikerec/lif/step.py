@@ -10,8 +10,9 @@ for every integrator:
 4. reset in the same step (subtract ``v_th - v_reset``, set to ``v_reset``, or
    nothing) and start a refractory period of ``t_ref_ms``.
 
-Tensors are time-major ``[T, B, N]``; a single step works on ``[B, N]`` (any
-leading shape).
+Tensors are time-major ``[T, B, *shape]`` (any neuron shape: ``N`` neurons, or conv
+maps ``C x H x W``); a single step works on ``[B, *shape]``, the state has the
+shape of one step.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class LIFState(NamedTuple):
 
     Attributes
     ----------
-    v : Tensor [..., N]
+    v : Tensor [B, *shape]
         Membrane potential after any reset (voltage unit).
-    refractory_steps_left : Tensor [..., N]
+    refractory_steps_left : Tensor [B, *shape]
         Steps for which each neuron stays refractory (0 when free), same dtype as ``v``.
 
     Examples
@@ -62,6 +63,20 @@ def init_lif_state(
     device: torch.device | str | None = None,
 ) -> LIFState:
     """State of neurons at rest (``V = v_rest``, not refractory).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of one step of input, ``[B, *shape]``.
+    params : LIFParams
+        Neuron parameters (``v_rest``).
+    dtype, device
+        Of the state's tensors; they must match the input's.
+
+    Returns
+    -------
+    LIFState
+        ``v`` full of ``v_rest``, ``refractory_steps_left`` zeros, both ``shape``.
 
     Examples
     --------
@@ -144,11 +159,12 @@ def lif_step(
 
     Parameters
     ----------
-    x : Tensor [..., N]
-        Input of this step. With ``synapse="delta"``: the summed weights of the
-        presynaptic spikes arriving in the step, ``sum_i w_i s_i`` (current unit x
-        ms); each makes ``V`` jump by ``r_m * w_i / tau_mem_ms`` at the end of the
-        step. With ``synapse="current"``: the current held over the step (current unit).
+    x : Tensor [B, *shape]
+        Input of this step (any shape; the state has the same). With
+        ``synapse="delta"``: the summed weights of the presynaptic spikes arriving in
+        the step, ``sum_i w_i s_i`` (current unit x ms); each makes ``V`` jump by
+        ``r_m * w_i / tau_mem_ms`` at the end of the step. With ``synapse="current"``:
+        the current held over the step (current unit).
     state : LIFState
         State at the start of the step.
     params : LIFParams
@@ -159,7 +175,7 @@ def lif_step(
         Derivative used for the threshold in the backward pass.
     tau_mem_ms, v_th : Tensor, optional
         Learnable replacements of ``params.tau_mem_ms`` and ``params.v_th``,
-        broadcastable to ``x``.
+        broadcastable to ``x`` (ms, voltage unit).
     detach_reset : bool
         Stop gradients through the reset (the spike still resets the membrane).
     x_mid, x_end : Tensor, optional
@@ -168,9 +184,9 @@ def lif_step(
 
     Returns
     -------
-    spikes : Tensor [..., N]
+    spikes : Tensor [B, *shape]
         1.0 where the neuron spiked in this step, else 0.0.
-    v_pre_reset : Tensor [..., N]
+    v_pre_reset : Tensor [B, *shape]
         Membrane at the end of the step before the reset (plots show crossings).
     new_state : LIFState
 
@@ -196,12 +212,12 @@ def lif_step(
     (:func:`spikerec.lif.checks.check_step_options`).
     """
     check_params(params)
-    check_tensor("x", x, "[..., N]")
+    check_tensor("x", x, "[B, *shape]")
     check_state(state, x.shape, x.dtype, x.device)
     check_step_options(params, integrator, x, tau_mem_ms=tau_mem_ms, v_th=v_th)
     for name, extra in (("x_mid", x_mid), ("x_end", x_end)):
         if extra is not None:
-            check_tensor(name, extra, "[..., N]")
+            check_tensor(name, extra, "[B, *shape]")
             if extra.shape != x.shape or extra.dtype != x.dtype or extra.device != x.device:
                 raise ParameterError(
                     f"{name} is {tuple(extra.shape)}, {extra.dtype} on {extra.device}; "
@@ -339,7 +355,7 @@ def lif_sequence(
 
     Parameters
     ----------
-    x : Tensor [T, ..., N]
+    x : Tensor [T, B, *shape]
         Input per step (see :func:`lif_step` for units).
     state : LIFState
         Initial state, shape ``x.shape[1:]``.
@@ -348,8 +364,8 @@ def lif_sequence(
 
     Returns
     -------
-    spikes : Tensor [T, ..., N]
-    v_pre_reset : Tensor [T, ..., N]
+    spikes : Tensor [T, B, *shape]
+    v_pre_reset : Tensor [T, B, *shape]
     final_state : LIFState
 
     Raises
@@ -373,9 +389,9 @@ def lif_sequence(
             [[0.6452, 0.1810]]])
     """
     check_params(params)
-    check_tensor("x", x, "[T, ..., N]")
+    check_tensor("x", x, "[T, B, *shape]")
     if x.dim() < 2:
-        raise ParameterError(f"x must have shape [T, ..., N], got {tuple(x.shape)}")
+        raise ParameterError(f"x must have shape [T, B, *shape], got {tuple(x.shape)}")
     check_state(state, x.shape[1:], x.dtype, x.device)
     check_step_options(
         params,

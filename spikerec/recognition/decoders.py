@@ -1,12 +1,19 @@
-"""Decoders: output spikes and membranes ``[T, B, C]`` to a class per image."""
+"""Decoders: output spikes and membranes ``[T, B, C]`` to a class per image.
+
+:data:`DECODERS` maps each name to a function ``(spikes, peak, counts) -> prediction``;
+:func:`decode` checks the tensors and applies one. A new decoder is one function
+plus one line there.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 
 from spikerec.errors import ParameterError
+from spikerec.registry import Registry
 from spikerec.validation import check_tensor
 
 
@@ -26,12 +33,40 @@ class Decoded(NamedTuple):
     silent: torch.Tensor
 
 
-DECODERS: tuple[str, ...] = ("count", "max-membrane", "first-spike")
-
-
 def _argmax_among(candidates: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
     """Index of the highest ``score`` among the ``candidates`` (bool ``[B, C]``)."""
     return torch.where(candidates, score, torch.full_like(score, -torch.inf)).argmax(dim=1)
+
+
+def _by_count(spikes: torch.Tensor, peak: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Most spikes, ties broken by the highest membrane potential reached."""
+    return _argmax_among(counts == counts.amax(dim=1, keepdim=True), peak)
+
+
+def _by_max_membrane(
+    spikes: torch.Tensor, peak: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """Highest membrane potential reached."""
+    return peak.argmax(dim=1)
+
+
+def _by_first_spike(spikes: torch.Tensor, peak: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Earliest first spike, ties broken by the highest membrane potential reached."""
+    n_steps = spikes.shape[0]
+    steps = torch.arange(n_steps, device=spikes.device).view(-1, 1, 1).expand_as(spikes)
+    first = torch.where(spikes > 0, steps, torch.full_like(steps, n_steps)).amin(dim=0)
+    return _argmax_among(first == first.amin(dim=1, keepdim=True), peak)
+
+
+#: A decoder: ``(spikes [T, B, C], peak membrane [B, C], spike counts [B, C]) ->
+#: predicted class [B]``.
+DecoderFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: The decoders by name, in order: ``count``, ``max-membrane``, ``first-spike``.
+DECODERS: Registry[DecoderFn] = Registry(
+    "decoder",
+    [("count", _by_count), ("max-membrane", _by_max_membrane), ("first-spike", _by_first_spike)],
+)
 
 
 def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") -> Decoded:
@@ -64,18 +99,8 @@ def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") 
             f"spikes are on {spikes.device} but membrane on {membrane.device}; "
             "move both to one device"
         )
+    rule = DECODERS.get(method)
     peak = membrane.amax(dim=0)
     counts = spikes.sum(dim=0)
     silent = counts.sum(dim=1) == 0
-    if method == "count":
-        prediction = _argmax_among(counts == counts.amax(dim=1, keepdim=True), peak)
-    elif method == "max-membrane":
-        prediction = peak.argmax(dim=1)
-    elif method == "first-spike":
-        n_steps = spikes.shape[0]
-        steps = torch.arange(n_steps, device=spikes.device).view(-1, 1, 1).expand_as(spikes)
-        first = torch.where(spikes > 0, steps, torch.full_like(steps, n_steps)).amin(dim=0)
-        prediction = _argmax_among(first == first.amin(dim=1, keepdim=True), peak)
-    else:
-        raise ParameterError(f"unknown decoder {method!r}; valid: {', '.join(DECODERS)}")
-    return Decoded(prediction=prediction, silent=silent)
+    return Decoded(prediction=rule(spikes, peak, counts), silent=silent)

@@ -20,6 +20,7 @@ from spikerec.lif.integrators import get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.step import _lif_sequence, check_params, init_lif_state
 from spikerec.lif.surrogates import FastSigmoid, Surrogate, get_surrogate
+from spikerec.registry import Registry
 from spikerec.validation import check_tensor
 
 
@@ -230,9 +231,11 @@ class LIFPopulationEncoder(SpikeEncoder):
         return spikes
 
 
-ENCODERS: dict[str, type[SpikeEncoder]] = {
-    cls.name: cls for cls in (RateEncoder, LatencyEncoder, LIFPopulationEncoder)
-}
+#: The encoder classes by name; a new encoder is one subclass of :class:`SpikeEncoder`
+#: plus one line here.
+ENCODERS: Registry[type[SpikeEncoder]] = Registry(
+    "encoder", [(cls.name, cls) for cls in (RateEncoder, LatencyEncoder, LIFPopulationEncoder)]
+)
 
 
 def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
@@ -255,8 +258,4 @@ def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
     >>> make_encoder("rate", n_steps=10)
     RateEncoder(n_steps=10)
     """
-    try:
-        cls = ENCODERS[name]
-    except (KeyError, TypeError):
-        raise ParameterError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}") from None
-    return cls(n_steps=n_steps)
+    return ENCODERS.get(name)(n_steps=n_steps)

@@ -7,11 +7,12 @@
   themselves, the classic CNN's ``Z = g(sum_i a_i w_i + b)``.
 
 Every head returns :class:`HeadOutput`, the same structure for every head.
+:data:`HEADS` builds them by name; a new head is one class plus one line there.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from spikerec.lif.modules import LIF
 from spikerec.lif.params import LIFParams
 from spikerec.lif.surrogates import FastSigmoid, Surrogate
 from spikerec.recognition.frontend import V4_UNITS
+from spikerec.registry import Registry
 from spikerec.validation import check_like_parameters, check_tensor
 
 DEFAULT_HEAD_PARAMS = LIFParams(tau_mem_ms=10.0, dt_ms=1.0, r_m=1.0)
@@ -192,3 +194,48 @@ class AnalogSoftmaxHead(nn.Module):
         """Logits ``[B, C]`` from V4 features ``[B, n_inputs]``."""
         _check_head_input("features", features, "[B, n_inputs]", 2, self, self.n_inputs)
         return HeadOutput(logits=self.linear(features), spikes=None, membrane=None)
+
+
+class HeadBuilder(Protocol):
+    """Builds one head for ``n_classes`` classes on the 3136 V4 units.
+
+    ``params``, ``integrator`` and ``surrogate`` configure LIF output neurons; a head
+    without them ignores them.
+    """
+
+    def __call__(
+        self,
+        n_classes: int,
+        *,
+        params: LIFParams | None = None,
+        integrator: str = "exact",
+        surrogate: str = "fast_sigmoid",
+    ) -> nn.Module: ...
+
+
+def _lif_head(
+    n_classes: int,
+    *,
+    params: LIFParams | None = None,
+    integrator: str = "exact",
+    surrogate: str = "fast_sigmoid",
+) -> nn.Module:
+    params = DEFAULT_HEAD_PARAMS if params is None else params
+    return LIFHead(n_classes, params=params, integrator=integrator, surrogate=surrogate)
+
+
+def _rate_softmax_head(n_classes: int, **_: object) -> nn.Module:
+    return RateSoftmaxHead(n_classes)
+
+
+def _softmax_head(n_classes: int, **_: object) -> nn.Module:
+    return AnalogSoftmaxHead(n_classes)
+
+
+#: The heads by name, each a :class:`HeadBuilder`. Examples: ``list(HEADS)`` is
+#: ``["lif", "rate-softmax", "softmax"]``; ``HEADS.get("softmax")(10)`` is an
+#: :class:`AnalogSoftmaxHead` for 10 classes.
+HEADS: Registry[HeadBuilder] = Registry(
+    "head",
+    [("lif", _lif_head), ("rate-softmax", _rate_softmax_head), ("softmax", _softmax_head)],
+)

@@ -12,15 +12,7 @@ from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.params import LIFParams
 from spikerec.recognition.encoders import SpikeEncoder, make_encoder
 from spikerec.recognition.frontend import V4FrontEnd
-from spikerec.recognition.heads import (
-    DEFAULT_HEAD_PARAMS,
-    AnalogSoftmaxHead,
-    HeadOutput,
-    LIFHead,
-    RateSoftmaxHead,
-)
-
-HEADS: tuple[str, ...] = ("lif", "rate-softmax", "softmax")
+from spikerec.recognition.heads import HEADS, HeadOutput
 
 
 class RecognizerOutput(NamedTuple):
@@ -133,38 +125,14 @@ def build_recognizer(
     >>> out.v4_spikes.shape, out.head.spikes.shape, out.head.logits.shape
     (torch.Size([25, 2, 3136]), torch.Size([25, 2, 10]), torch.Size([2, 10]))
     """
-    if head not in HEADS:
-        raise ParameterError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
+    builder = HEADS.get(head)
     # torch's default initialisation draws from the global generator; keep the caller's
     # stream untouched (init_parameters redraws every weight from an explicit generator).
     with torch.random.fork_rng(devices=[]):
-        return _build(
-            head, in_channels, n_classes, encoder, n_steps, integrator, surrogate, head_params
-        )
-
-
-def _build(
-    head: str,
-    in_channels: int,
-    n_classes: int,
-    encoder: str,
-    n_steps: int,
-    integrator: str,
-    surrogate: str,
-    head_params: LIFParams | None,
-) -> Recognizer:
-    frontend = V4FrontEnd(in_channels)
-    if head == "lif":
-        params = DEFAULT_HEAD_PARAMS if head_params is None else head_params
-        module: nn.Module = LIFHead(
-            n_classes, params=params, integrator=integrator, surrogate=surrogate
-        )
-    elif head == "rate-softmax":
-        module = RateSoftmaxHead(n_classes)
-    else:
-        module = AnalogSoftmaxHead(n_classes)
-    spiking = getattr(module, "spiking_input", False)
-    return Recognizer(frontend, module, make_encoder(encoder, n_steps) if spiking else None)
+        frontend = V4FrontEnd(in_channels)
+        module = builder(n_classes, params=head_params, integrator=integrator, surrogate=surrogate)
+        spiking = getattr(module, "spiking_input", False)
+        return Recognizer(frontend, module, make_encoder(encoder, n_steps) if spiking else None)
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class SampleRecorder:
         ``membrane_at`` maps an array of times in ms to membrane values; samples at
         exactly ``bound_ms`` are included only when ``inclusive``.
         """
-        side = "right" if inclusive else "left"
+        side: Literal["left", "right"] = "right" if inclusive else "left"
         end = int(np.searchsorted(self.times_ms, bound_ms, side=side))
         if end > self._next:
             self.values[self._next : end] = membrane_at(self.times_ms[self._next : end])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from scipy.sparse import csr_array, issparse, sparray, spmatrix
 from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
-from spikerec.lif.step import LIFState, _lif_step, held_affine_step, init_lif_state
+from spikerec.lif.step import LIFState, Synapse, _lif_step, held_affine_step, init_lif_state
 from spikerec.reference.held_scan import scan_held
 
 CurrentFunction = Callable[[float], "float | np.ndarray"]
@@ -166,6 +167,7 @@ def simulate(
         isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1
     ):
         raise ParameterError(f"n_steps={n_steps!r} must be a positive integer")
+    synapse: Synapse
     if input_spikes is not None:
         if weights is None:
             raise ParameterError("input_spikes needs weights [N_in] or [N_in, N]")
@@ -183,7 +185,7 @@ def simulate(
             )
         x = torch.from_numpy(np.asarray(spikes_in @ w, dtype=np.float64))
         synapse = "delta"
-    elif smooth:
+    elif callable(current):  # smooth
         if (
             n_steps is None
             or isinstance(n_steps, bool)
@@ -245,10 +247,10 @@ def simulate(
     spike_trace = torch.empty_like(x)
     with torch.no_grad():
         for n in range(x.shape[0]):
-            extra = {"x_mid": x_mid[n], "x_end": x_end[n]} if smooth else {}
-            spk, v_pre, state = _lif_step(
+            extra: dict[str, Any] = {"x_mid": x_mid[n], "x_end": x_end[n]} if smooth else {}
+            spk, v_step, state = _lif_step(
                 x[n], state, params, integrator=method, synapse=synapse, **extra
             )
-            v_trace[n], spike_trace[n] = v_pre, spk
+            v_trace[n], spike_trace[n] = v_step, spk
     t_ms = (np.arange(x.shape[0]) + 1) * params.dt_ms
     return GridResult(t_ms=t_ms, v=v_trace.numpy(), spikes=spike_trace.numpy(), final_state=state)

@@ -114,7 +114,7 @@ def solve_ivp_lif(
             raise ParameterError("current samples must be a non-empty finite array")
         n_steps = min(current.size, math.ceil(t_end_ms / params.dt_ms - 1e-9))
         breakpoints |= {k * params.dt_ms for k in range(1, n_steps)}
-    breakpoints = sorted(b for b in breakpoints if 0.0 < b <= t_end_ms)
+    times = sorted(b for b in breakpoints if 0.0 < b <= t_end_ms)
 
     tau, v_rest, r_m, v_th = params.tau_mem_ms, params.v_rest, params.r_m, params.v_th
 
@@ -134,7 +134,7 @@ def solve_ivp_lif(
         if spiked:
             refractory_until = rules.refractory_end_ms(0.0, params.t_ref_ms)
 
-    for t_stop in breakpoints:
+    for t_stop in times:
         while t < t_stop:
             if t < refractory_until:
                 hold_end, held = min(refractory_until, t_stop), v

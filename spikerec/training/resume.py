@@ -31,7 +31,8 @@ import torch
 from spikerec.data.fingerprint import check_fingerprint
 from spikerec.errors import CheckpointError, ParameterError, SpikerecError
 from spikerec.training.checkpoints import load_checkpoint
-from spikerec.training.loop import TrainConfig, TrainState, build_model
+from spikerec.training.config import TrainConfig, build_model
+from spikerec.training.epochs import TrainState
 
 #: Keys a training checkpoint holds (``data_fingerprint`` is optional: older ones lack it).
 TRAINING_KEYS: tuple[str, ...] = (

@@ -1,5 +1,7 @@
-"""Comparison baselines besides the CNN heads: sequence models and data augmentation.
+"""Comparison baselines besides the CNN heads: SVMs, sequence models and data augmentation.
 
+- :mod:`spikerec.compare.baselines.svm`: SVMs on pixels in [0, 1] (or V4 features) with
+  gamma and C chosen by stratified cross-validation;
 - :mod:`spikerec.compare.baselines.fit`: a small Adam trainer with early stopping for any
   classifier that maps images to logits;
 - :mod:`spikerec.compare.baselines.rnn`: ``RowRNN`` (a GRU or LSTM reading an image row by

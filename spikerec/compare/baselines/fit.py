@@ -1,17 +1,16 @@
 """A small trainer for classifiers that map images to logits: Adam, early stopping.
 
 :func:`spikerec.training.loop.train` builds its own recogniser from a ``TrainConfig``; the
-baselines (row RNN, CNN-RNN, the GAN's judge) are other modules, trained here with
-the same protocol: mini-batch Adam with a cosine learning-rate schedule, early
-stopping on the validation accuracy, and the weights of the best validation epoch
-kept. Every random draw (initialisation, shuffling) comes from one explicit
-``torch.Generator``.
+baselines (row RNN, CNN-RNN, the GAN's judge) are other modules, trained here on the
+same epoch driver (:mod:`spikerec.training.epochs`): mini-batch Adam with a cosine
+learning-rate schedule, early stopping on the validation accuracy with the same
+meaning of ``patience``, and the weights of the best validation epoch kept. Every
+random draw (initialisation, shuffling) comes from one explicit ``torch.Generator``.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +20,8 @@ from torch.nn import functional as F
 from spikerec.data.loading import Split
 from spikerec.errors import ParameterError, TrainingDiverged
 from spikerec.recognition.recognizer import init_parameters
-from spikerec.training.loop import EvalResult
+from spikerec.training.epochs import BatchTotals, TrainState, check_patience, run_epochs, snapshot
+from spikerec.training.evaluation import EvalResult
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class FitConfig:
     epochs : int
         At most this many passes over the training split.
     patience : int
-        Stop after this many epochs in a row without a better validation accuracy
-        (0: never stop early).
+        Stop after this many epochs in a row without a better validation accuracy;
+        0 never stops early (the rule of :mod:`spikerec.training.epochs`, as for
+        ``TrainConfig.patience``).
     batch_size : int
     lr : float
         Adam's initial learning rate, annealed to 0 over ``epochs`` (cosine).
@@ -58,10 +59,9 @@ class FitConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{name}={value!r} must be a positive integer")
-        for name in ("patience", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ParameterError(f"{name}={value!r} must be an integer >= 0")
+        check_patience(self.patience)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ParameterError(f"seed={self.seed!r} must be an integer >= 0")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ParameterError(f"lr={self.lr!r} must be a finite number > 0")
         for name in ("weight_decay", "max_grad_norm"):
@@ -83,7 +83,8 @@ class FitResult:
     train_time_s : float
         Wall time of the training epochs (validation included), in seconds.
     history : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy``.
+        Per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy``,
+        ``val_silent_fraction`` (0), ``lr``, ``time_s`` (as for ``train``).
     """
 
     model: nn.Module
@@ -149,15 +150,7 @@ def evaluate_classifier(
         always answers).
     """
     prediction = predict_logits(model, images).argmax(dim=1)
-    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-    confusion.index_put_((labels, prediction), torch.ones_like(labels), accumulate=True)
-    return EvalResult(
-        accuracy=float((prediction == labels).float().mean()),
-        silent_fraction=0.0,
-        predictions=prediction,
-        labels=labels.clone(),
-        confusion=confusion,
-    )
+    return EvalResult.from_predictions(prediction, labels, n_classes=n_classes)
 
 
 def fit_classifier(
@@ -199,58 +192,49 @@ def fit_classifier(
     init_weights(model, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    best_accuracy, best_epoch, stalled = -1.0, 0, 0
-    history: list[dict[str, float]] = []
-    elapsed = 0.0
-    n_train = len(train)
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(n_train, generator=generator)
-        total_loss, correct = 0.0, 0
-        for start in range(0, n_train, config.batch_size):
-            index = order[start : start + config.batch_size]
-            images, labels = train.images[index], train.labels[index]
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            if not bool(torch.isfinite(loss)):
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch}, step {start // config.batch_size + 1}: "
-                    f"the loss is {float(loss.detach())} (try a lower learning rate)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.max_grad_norm > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            total_loss += float(loss.detach()) * labels.shape[0]
-            correct += int((logits.detach().argmax(dim=1) == labels).sum())
-        schedule.step()
-        val_accuracy = evaluate_classifier(model, val.images, val.labels, n_classes=n_classes)
-        elapsed += time.perf_counter() - started
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": total_loss / n_train,
-                "train_accuracy": correct / n_train,
-                "val_accuracy": val_accuracy.accuracy,
-            }
+    state = TrainState()
+    best = snapshot(model)
+
+    def train_batch(index: torch.Tensor, epoch: int, step: int) -> BatchTotals:
+        images, labels = train.images[index], train.labels[index]
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        if not bool(torch.isfinite(loss)):
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch}, step {step}: "
+                f"the loss is {float(loss.detach())} (try a lower learning rate)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        return BatchTotals(
+            float(loss.detach()) * labels.shape[0],
+            int((logits.detach().argmax(dim=1) == labels).sum()),
+            labels.shape[0],
         )
-        if val_accuracy.accuracy > best_accuracy:
-            best_accuracy, best_epoch, stalled = val_accuracy.accuracy, epoch, 0
-            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stalled += 1
-            if config.patience and stalled >= config.patience:
-                break
+
+    run_epochs(
+        model,
+        state,
+        best,
+        epochs=config.epochs,
+        patience=config.patience,
+        batch_size=config.batch_size,
+        n_train=len(train),
+        generator=generator,
+        scheduler=schedule,
+        train_batch=train_batch,
+        validate=lambda: evaluate_classifier(model, val.images, val.labels, n_classes=n_classes),
+    )
     model.load_state_dict(best)
     model.eval()
     return FitResult(
         model=model,
-        epochs_run=len(history),
-        best_epoch=best_epoch,
-        best_val_accuracy=best_accuracy,
-        train_time_s=elapsed,
-        history=history,
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch,
+        best_val_accuracy=state.best_val_accuracy,
+        train_time_s=state.train_time_s,
+        history=state.history,
     )

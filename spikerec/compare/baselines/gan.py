@@ -210,7 +210,8 @@ def train_gan(
             f"images [N, C, H, W] and labels [N] must match and not be empty, got "
             f"{tuple(images.shape)} and {tuple(labels.shape)}"
         )
-    shape = tuple(int(s) for s in images.shape[1:])
+    channels, height, width = (int(s) for s in images.shape[1:])
+    shape = (channels, height, width)
     with torch.random.fork_rng(devices=[]):  # default inits must not touch the global stream
         net_g = ConditionalGenerator(shape, n_classes, config.latent_dim, config.width)
         net_d = ConditionalDiscriminator(shape, n_classes, config.width)

@@ -20,7 +20,7 @@ SEQUENCE_MODELS: tuple[str, ...] = ("rnn", "cnn-rnn")
 CELLS: tuple[str, ...] = ("gru", "lstm")
 
 
-def _recurrent(cell: str, n_inputs: int, hidden_size: int) -> nn.Module:
+def _recurrent(cell: str, n_inputs: int, hidden_size: int) -> nn.RNNBase:
     if cell not in CELLS:
         raise ParameterError(f"unknown cell {cell!r}; valid: {', '.join(CELLS)}")
     if hidden_size < 1:

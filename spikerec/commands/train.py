@@ -1,0 +1,215 @@
+"""``spikerec train``: train a recogniser into a new run folder, or resume one.
+
+The run folder holds ``config.json``, ``checkpoint.pt`` (rewritten atomically after
+every epoch), and at the end ``metrics.json`` and ``training_curve.png``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spikerec.commands._common import (
+    apply_threads,
+    check_threads,
+    eval_summary,
+    save_figure,
+    write_json,
+)
+from spikerec.data.loading import DatasetSplits
+from spikerec.errors import CheckpointError, ParameterError, TrainingDiverged
+from spikerec.run_folders import new_run_dir
+from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
+from spikerec.training.config import TrainConfig, load_splits
+from spikerec.training.distributed import (
+    all_ranks_ok,
+    current_placement,
+    init_from_environment,
+    leave_process_group,
+)
+from spikerec.training.loop import TrainResult, train
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``spikerec train`` is asked to do.
+
+    Attributes
+    ----------
+    config : TrainConfig
+        The run's settings; ignored when resuming (the stored ones are used).
+    resume : path, optional
+        A run folder or its ``checkpoint.pt``: continue that run in its folder.
+    out : path
+        Parent folder of the new run folder.
+    threads : int
+        Torch CPU threads (0: torch's choice).
+    progress : bool
+        Show progress bars (only rank 0 does under ``torchrun``).
+    """
+
+    config: TrainConfig = field(default_factory=TrainConfig)
+    resume: str | Path | None = None
+    out: str | Path = "runs"
+    threads: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_threads(self.threads)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What ``spikerec train`` did.
+
+    Attributes
+    ----------
+    run_dir : Path or None
+        The run folder; ``None`` on the ranks other than 0 under ``torchrun``,
+        which write and print nothing.
+    result : TrainResult
+        The best model, its validation and test scores, the training state.
+    """
+
+    run_dir: Path | None
+    result: TrainResult
+
+
+def run(options: TrainOptions) -> TrainRun:
+    """Train (or resume) as ``options`` say; under ``torchrun`` join its process group.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> config = TrainConfig(data="synthetic", epochs=1, n_steps=2)
+    >>> done = run(TrainOptions(config, out=tempfile.mkdtemp(), progress=False))
+    >>> sorted(p.name for p in done.run_dir.iterdir())
+    ['checkpoint.pt', 'config.json', 'metrics.json', 'training_curve.png']
+    >>> done.result.state.epoch
+    1
+    """
+    apply_threads(options.threads)
+    placement = init_from_environment()  # joins torchrun's process group, if any
+    try:
+        run_dir, result = run_training(
+            options.config,
+            out_root=options.out,
+            resume=options.resume,
+            progress=options.progress and placement.is_main,
+        )
+    finally:
+        leave_process_group()
+    return TrainRun(run_dir, result)
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    out_root: str | Path = "runs",
+    resume: str | Path | None = None,
+    progress: bool = True,
+    dataset: DatasetSplits | None = None,
+) -> tuple[Path | None, TrainResult]:
+    """Train and write ``config.json``, ``checkpoint.pt``, ``metrics.json`` and
+    ``training_curve.png`` into a new run folder (or the folder being resumed).
+
+    Under ``torchrun`` every rank trains and only rank 0 writes; the other ranks
+    get ``None`` for the run folder.
+
+    Parameters
+    ----------
+    resume : path, optional
+        A run folder or its ``checkpoint.pt``; training continues from it with the
+        configuration stored there (``config`` is then ignored).
+    dataset : DatasetSplits, optional
+        Already loaded data (else loaded from ``config``).
+
+    Raises
+    ------
+    TrainingDiverged
+        On a NaN or infinite loss or weight; the message says which checkpoint is kept.
+    KeyboardInterrupt
+        On Ctrl-C; its message says what is kept and how to resume.
+    """
+    payload = None
+    if resume is not None:
+        payload = load_checkpoint(resume)
+        try:
+            config = TrainConfig.from_dict(payload["config"])
+        except KeyError as error:
+            raise CheckpointError(
+                f"checkpoint {str(resume)!r} lacks the key {error} of a training run"
+            ) from None
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"checkpoint {str(resume)!r} has an invalid config ({error})"
+            ) from None
+        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        if Path(resume).is_file() and Path(resume).name != "checkpoint.pt":
+            raise ParameterError(
+                f"--resume takes a run folder or its checkpoint.pt, not {str(resume)!r}: "
+                f"the run would go on writing {run_dir / 'checkpoint.pt'}, another file"
+            )
+    data = dataset if dataset is not None else load_splits(config)
+    place = current_placement()
+    setup_error: Exception | None = None
+    if place.is_main and resume is None:  # under torchrun only rank 0 writes
+        try:
+            run_dir = new_run_dir(out_root, "train")
+            write_json(run_dir / "config.json", asdict(config))
+        except (OSError, ValueError) as error:
+            setup_error = error
+    if not all_ranks_ok(setup_error is None, place):
+        if setup_error is not None:
+            raise setup_error
+        raise ParameterError("rank 0 could not create the run folder (its error says why)")
+    if not place.is_main:
+        result = train(config, data, resume=payload, progress=False, placement=place)
+        return None, result
+    checkpoint_path = run_dir / "checkpoint.pt"
+    saved_epochs: list[int] = []
+    if payload is not None:
+        saved_epochs.append(int(payload["train_state"]["epoch"]))
+
+    def save(content: dict[str, Any]) -> None:
+        save_checkpoint(checkpoint_path, content)
+        saved_epochs.append(int(content["train_state"]["epoch"]))
+
+    def kept() -> str:
+        if saved_epochs:
+            return f"the checkpoint of epoch {saved_epochs[-1]} is kept in {checkpoint_path}"
+        return f"no epoch finished; {run_dir} holds the config only"
+
+    try:
+        result = train(
+            config, data, checkpoint=save, resume=payload, progress=progress, placement=place
+        )
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{error}; {kept()}") from None
+    except KeyboardInterrupt:
+        resume_hint = f"; continue with: spikerec train --resume {run_dir}" if saved_epochs else ""
+        raise KeyboardInterrupt(f"{kept()}{resume_hint}") from None
+
+    from spikerec.plotting import new_figure, plot_training_curve
+
+    metrics = {
+        "dataset": data.name,
+        "epochs_run": result.state.epoch,
+        "best_epoch": result.state.best_epoch,
+        "train_time_s": result.state.train_time_s,
+        "n_parameters": sum(p.numel() for p in result.model.parameters()),
+        "world_size": place.world_size,
+        "val": eval_summary(result.val, data.class_names),
+        "test": eval_summary(result.test, data.class_names),
+        "history": result.state.history,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    fig, (ax,) = new_figure(figsize=(7.0, 4.0))
+    plot_training_curve(result.state.history, ax=ax)
+    ax.set_title(
+        f"{config.head} head on {data.name}: test accuracy {result.test.accuracy:.4f}",
+        fontsize="medium",
+    )
+    save_figure(fig, run_dir / "training_curve.png")
+    return run_dir, result

@@ -1,0 +1,275 @@
+"""What defines a training run: :class:`TrainConfig`, the named losses, optimizers and
+schedules it chooses from, the model it describes and the dataset splits it loads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any, cast
+
+import torch
+
+from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.errors import ParameterError
+from spikerec.lif.integrators import INTEGRATORS, get_integrator
+from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
+from spikerec.lif.surrogates import SURROGATES
+from spikerec.recognition.decoders import DECODERS
+from spikerec.recognition.encoders import ENCODERS
+from spikerec.recognition.heads import HEADS, HeadOutput
+from spikerec.recognition.recognizer import Recognizer, build_recognizer
+from spikerec.registry import Registry
+from spikerec.training.epochs import check_patience
+from spikerec.validation import fits_float32
+
+# Fields the run computes with in float32: refused where they overflow there.
+_FLOAT32_FIELDS = (
+    "tau_mem_ms",
+    "v_th",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "rate_reg",
+    "rate_target",
+)
+
+
+#: Training losses by name: each maps a head's output to the class scores ``[B, C]``
+#: that the cross-entropy is taken of. ``count``: the output spike counts (the
+#: logits of every head); ``membrane``: the peak output membrane potentials (LIF head).
+def _spiking(tensor: torch.Tensor | None, what: str) -> torch.Tensor:
+    """A spiking head's ``what``; analog heads have none (the loss needs one)."""
+    if tensor is None:
+        raise ParameterError(f"the {what} loss needs a spiking head (lif or rate-softmax)")
+    return tensor
+
+
+LOSSES: Registry[Callable[[HeadOutput], torch.Tensor]] = Registry(
+    "loss",
+    [
+        ("count", lambda head: head.logits),
+        ("membrane", lambda head: _spiking(head.membrane, "membrane").amax(dim=0)),
+    ],
+)
+
+#: Optimizers by name: ``OPTIMIZERS.get(name)(parameters, config)``.
+OPTIMIZERS: Registry[Callable[[Iterable[torch.nn.Parameter], Any], torch.optim.Optimizer]] = (
+    Registry(
+        "optimizer",
+        [
+            (
+                "adam",
+                lambda params, config: torch.optim.Adam(
+                    params, lr=config.lr, weight_decay=config.weight_decay
+                ),
+            ),
+            (
+                "sgd",
+                lambda params, config: torch.optim.SGD(
+                    params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+                ),
+            ),
+        ],
+    )
+)
+
+#: Learning-rate schedules over ``config.epochs`` by name:
+#: ``SCHEDULES.get(name)(optimizer, config)``. ``cosine`` anneals to 0, ``step``
+#: multiplies by 0.3 every third of the epochs, ``none`` keeps the rate.
+SCHEDULES: Registry[Callable[[torch.optim.Optimizer, Any], Any]] = Registry(
+    "schedule",
+    [
+        (
+            "cosine",
+            lambda optimizer, config: torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=config.epochs
+            ),
+        ),
+        (
+            "step",
+            lambda optimizer, config: torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=max(1, config.epochs // 3), gamma=0.3
+            ),
+        ),
+        ("none", lambda optimizer, config: torch.optim.lr_scheduler.LambdaLR(optimizer, _one)),
+    ],
+)
+
+
+def _one(epoch: int) -> float:
+    return 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (JSON-serialisable).
+
+    Attributes
+    ----------
+    data : str
+        Dataset name (see :func:`spikerec.data.loading.load_dataset`).
+    head : {"lif", "rate-softmax", "softmax"}
+    encoder : {"rate", "latency", "lif"}
+        V4 spike encoder (spiking heads only).
+    n_steps : int
+        Time steps T of the spiking part.
+    integrator, surrogate : str
+        Of the LIF output neurons.
+    tau_mem_ms, v_th, reset
+        Output-neuron parameters; ``dt_ms`` is 1 ms and ``r_m`` is 1, so a synaptic
+        weight w makes the membrane jump by ``w / tau_mem_ms``.
+    loss : {"count", "membrane"}
+        Cross-entropy on output spike counts, or on the peak output membrane
+        potentials, through a softmax (LIF head).
+    decoder : {"count", "max-membrane", "first-spike"}
+        How the LIF head's output becomes a class for accuracy.
+    rate_reg, rate_target : float
+        Weight of ``(mean output spikes per step - rate_target)^2`` in the loss.
+    optimizer : {"adam", "sgd"}
+        SGD uses ``momentum``.
+    lr, momentum, weight_decay : float
+    schedule : {"cosine", "step", "none"}
+        Learning-rate schedule over ``epochs``.
+    batch_size, epochs : int
+    patience : int
+        Early stopping: stop after ``patience`` epochs in a row without a better
+        validation accuracy; 0 never stops early (:mod:`spikerec.training.epochs`).
+    seed : int
+        Seeds the splits, the initialisation, shuffling and stochastic encoders.
+    val_fraction, test_fraction : float
+        Split sizes for datasets without an official test split.
+    data_root : str or None
+        Folder of downloaded datasets.
+
+    Examples
+    --------
+    >>> config = TrainConfig(data="synthetic", head="lif", n_steps=5, epochs=1)
+    >>> config.head_params()
+    LIFParams(tau_mem_ms=10.0, dt_ms=1.0, ...)
+    >>> TrainConfig(head="svm")
+    Traceback (most recent call last):
+    ...
+    spikerec.errors.ParameterError: unknown head 'svm'; valid: lif, rate-softmax, softmax
+    """
+
+    data: str = "digits"
+    head: str = "lif"
+    encoder: str = "lif"
+    n_steps: int = 25
+    integrator: str = "exact"
+    surrogate: str = "fast_sigmoid"
+    tau_mem_ms: float = 10.0
+    v_th: float = 1.0
+    reset: str = "subtract"
+    loss: str = "count"
+    decoder: str = "count"
+    rate_reg: float = 0.0
+    rate_target: float = 0.2
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    batch_size: int = 64
+    epochs: int = 20
+    patience: int = 5
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    data_root: str | None = None
+
+    def __post_init__(self) -> None:
+        HEADS.get(self.head)
+        ENCODERS.get(self.encoder)
+        INTEGRATORS.get(self.integrator)
+        SURROGATES.get(self.surrogate)
+        if self.reset not in RESET_MODES:
+            raise ParameterError(f"unknown reset {self.reset!r}; valid: {', '.join(RESET_MODES)}")
+        LOSSES.get(self.loss)
+        DECODERS.get(self.decoder)
+        OPTIMIZERS.get(self.optimizer)
+        SCHEDULES.get(self.schedule)
+        for name in ("n_steps", "batch_size", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParameterError(f"{name}={value!r} must be a positive integer")
+        check_patience(self.patience)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ParameterError(f"seed={self.seed!r} must be an integer >= 0")
+        for name in ("lr", "tau_mem_ms"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number > 0")
+        for name in ("momentum", "weight_decay", "rate_reg", "rate_target"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        # Validates tau_mem_ms, v_th and reset together, and the integrator against them.
+        get_integrator(self.integrator).validate(self.head_params())
+        for name in _FLOAT32_FIELDS:  # run in float32: refuse what overflows there
+            fits_float32(name, getattr(self, name), reciprocal=name == "tau_mem_ms")
+
+    def head_params(self) -> LIFParams:
+        """Parameters of the output LIF neurons."""
+        return LIFParams(
+            tau_mem_ms=self.tau_mem_ms,
+            dt_ms=1.0,
+            r_m=1.0,
+            v_th=self.v_th,
+            reset=cast(ResetMode, self.reset),
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Config from a dict such as ``asdict(config)``; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Recognizer:
+    """The recogniser a config describes (parameters not yet initialised from the seed)."""
+    return build_recognizer(
+        config.head,
+        in_channels=in_channels,
+        n_classes=n_classes,
+        encoder=config.encoder,
+        n_steps=config.n_steps,
+        integrator=config.integrator,
+        surrogate=config.surrogate,
+        head_params=config.head_params(),
+    )
+
+
+def load_splits(
+    config: TrainConfig,
+    *,
+    seed: int | None = None,
+    data: str | None = None,
+    data_root: str | None = None,
+    download: bool = True,
+) -> DatasetSplits:
+    """The train / val / test splits a run of ``config`` trains and scores on.
+
+    :func:`spikerec.data.loading.load_dataset` with the config's dataset, seed,
+    folder and split fractions; ``seed``, ``data`` and ``data_root`` replace the
+    config's own (a comparison loads one dataset for many seeds, ``spikerec
+    evaluate`` may score on another dataset).
+
+    Examples
+    --------
+    >>> ds = load_splits(TrainConfig(data="synthetic", val_fraction=0.2))
+    >>> len(ds.train), len(ds.val), len(ds.test)
+    (360, 120, 120)
+    """
+    return load_dataset(
+        config.data if data is None else data,
+        seed=config.seed if seed is None else seed,
+        data_root=config.data_root if data_root is None else data_root,
+        download=download,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+    )
