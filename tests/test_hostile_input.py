@@ -580,6 +580,17 @@ def test_train_refuses_a_tampered_train_state_before_any_epoch(case, payload, ti
     assert written == []
 
 
+def test_a_checkpoint_from_before_these_checks_passes_them():
+    """Old checkpoints must still load and resume: the run kept from before the layered
+    layout has no data fingerprint (resuming it warns) and passes every other check."""
+    old = Path(__file__).parent / "data" / "run-before-restructure"
+    resumed = load_for_resume(old)
+    assert "data_fingerprint" not in resumed.payload
+    config, meta = check_model_payload(resumed.payload, checkpoint=str(resumed.checkpoint))
+    assert config == resumed.config and meta["name"] == "synthetic"
+    assert check_resume_data(None, load_dataset("synthetic"), checkpoint="old") is not None
+
+
 def test_resume_checks_run_before_anything_is_written(payload, tmp_path):
     run = tmp_path / "train-1"
     run.mkdir()

@@ -554,7 +554,7 @@ def test_every_json_file_of_a_comparison_is_strict_and_nan_survives_a_resume(tmp
 
 @pytest.mark.xfail(
     strict=True,
-    reason="commands/ wiring: recognizer_runs._write_json must use "
+    reason="commands/ wiring: spikerec.commands._common.write_json must use "
     "spikerec.run_folders.atomic_write_json (remove this mark once it does)",
 )
 def test_every_json_file_of_a_training_run_is_strict(tmp_path):
