@@ -80,7 +80,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     try:
         from multiprocessing import util
 
-        util._exit_function()
+        # private but stable since Python 3.3: what a process runs when it exits normally
+        exit_function = getattr(util, "_exit_function", None)
+        if exit_function is not None:
+            exit_function()
     finally:
         os._exit(128 + signum)
 
