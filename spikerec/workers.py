@@ -112,7 +112,9 @@ def run_pool(
     """Call ``function(*args)`` for every ``args`` of ``arguments`` in ``jobs`` processes.
 
     ``function`` must be importable by name (a module-level function): the workers
-    are fresh ``spawn`` processes. ``on_done(result)`` is called in this process
+    are fresh ``spawn`` processes. Call it from a thread that outlives the pool (the
+    main thread, as the commands do): Linux's parent-death signal fires when the
+    thread that started a worker ends. ``on_done(result)`` is called in this process
     as each call returns.
 
     Lifecycle guarantees:
