@@ -60,6 +60,17 @@ class TrainingDiverged(SpikerecError, RuntimeError):
     """The loss or the weights became NaN or infinite; the message names epoch and step."""
 
 
+class DiskFullError(SpikerecError, OSError):
+    """A file could not be written because the disk (or the user's quota) is full; the
+    message names the file. An ``OSError``, as file-system errors are; its ``errno``
+    is ``ENOSPC``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = 28  # ENOSPC
+
+
 class ResourceError(SpikerecError, MemoryError):
     """A run needs more memory or disk than the machine has, or more threads than it should
     start; the message says what and names the setting to lower.
@@ -71,6 +82,7 @@ class ResourceError(SpikerecError, MemoryError):
 __all__ = [
     "CheckpointError",
     "DatasetError",
+    "DiskFullError",
     "NonFiniteError",
     "ParameterError",
     "ParameterTypeError",

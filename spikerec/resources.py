@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from spikerec.errors import ParameterError, ResourceError
+from spikerec.errors import ParameterError, ResourceError, SpikerecError
 
 #: A run may plan to use at most this share of the memory available when it starts.
 MEMORY_SHARE = 0.8
@@ -242,12 +242,11 @@ def user_resources(
     ...                        "allocate 80281600000000 bytes. Error code 12")
     Traceback (most recent call last):
     ...
-    spikerec.errors.ResourceError: out of memory: the run asked for 73 TiB at once; lower \
---n-steps
+    spikerec.errors.ResourceError: the run asked for 73 TiB of memory at once; lower --n-steps
     """
     try:
         yield
-    except ResourceError:
+    except SpikerecError:  # already one line (TrainingDiverged is a RuntimeError too)
         raise
     except (MemoryError, RuntimeError, OverflowError) as error:
         if isinstance(error, OverflowError) or (
@@ -263,7 +262,11 @@ def user_resources(
             raise
         asked = _BYTES.search(str(error))
         if asked:
-            reason = f": the run asked for {format_bytes(int(asked.group(1)))} at once"
+            what = f"the run asked for {format_bytes(int(asked.group(1)))} of memory at once"
         else:
-            reason = f" ({_first_line(error) or 'the request is too large for this machine'})"
-        raise ResourceError(f"out of memory{reason}; lower {lower}") from None
+            what = (
+                f"an allocation failed ({_first_line(error)})"
+                if _first_line(error)
+                else "the run asked for more memory than this machine can give"
+            )
+        raise ResourceError(f"{what}; lower {lower}") from None

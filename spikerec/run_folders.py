@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spikerec.errors import ParameterError, ResourceError, RunError
+from spikerec.errors import DiskFullError, ParameterError, RunError
 
 try:
     import fcntl
@@ -133,9 +133,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
     Raises
     ------
-    ResourceError
-        If the disk (or quota) is full; the message names the file. The previous
-        file, if any, is left as it was.
+    DiskFullError
+        If the disk (or quota) is full (an ``OSError``); the message names the file.
+        The previous file, if any, is left as it was.
 
     Examples
     --------
@@ -158,7 +158,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if isinstance(error, Exception) and _disk_full(error):
-            raise ResourceError(
+            raise DiskFullError(
                 f"cannot write {target}: no space left on the device (or the disk quota is "
                 "used up); free some space and run again"
             ) from None

@@ -34,3 +34,15 @@ def sleep_long(folder: str) -> None:
 def run(name: str, *args: object) -> object:
     """Call the function of this module called ``name``: one pool, different tasks."""
     return globals()[name](*args)
+
+
+_HELD = []
+
+
+def hold_a_semaphore_and_sleep(folder: str) -> None:
+    """As a worker that made a progress bar: tqdm creates a multiprocessing lock, a
+    semaphore registered with the resource tracker."""
+    import multiprocessing
+
+    _HELD.append(multiprocessing.Lock())
+    sleep_long(folder)

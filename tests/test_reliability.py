@@ -30,7 +30,7 @@ from spikerec.compare import CompareConfig, run_compare
 from spikerec.compare.report import write_compare_outputs
 from spikerec.compare.store import CompareStore
 from spikerec.data.loading import Split, load_dataset
-from spikerec.errors import ResourceError, RunError
+from spikerec.errors import DiskFullError, RunError
 from spikerec.interrupts import Terminated, exit_status, sigterm_as_interrupt
 from spikerec.recognition.recognizer import init_parameters
 from spikerec.run_folders import (
@@ -366,8 +366,9 @@ def test_a_full_disk_is_one_line_naming_the_file_and_keeps_the_previous_file(fai
         tmp.write_bytes(b"epoch 2, half")
         raise failure
 
-    with pytest.raises(ResourceError) as info:
+    with pytest.raises(DiskFullError) as info:
         atomic_write(target, fill_the_disk)
+    assert isinstance(info.value, OSError)  # the command reports it as it does file errors
     message = str(info.value)
     assert "\n" not in message and "no space left" in message and str(target) in message
     assert target.read_text() == "epoch 1\n"

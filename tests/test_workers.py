@@ -171,6 +171,48 @@ PARENT = textwrap.dedent(
 )
 
 
+FAILING_PARENT = textwrap.dedent(
+    """
+    import sys
+    import _pool_tasks
+    from spikerec.workers import run_pool
+
+    if __name__ == "__main__":
+        calls = [("hold_a_semaphore_and_sleep", sys.argv[1]),
+                 ("fail_after_sibling_started", sys.argv[1], "boom")]
+        try:
+            run_pool(_pool_tasks.run, calls, jobs=2)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+    """
+)
+
+
+def _env_for_children() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def test_a_stopped_worker_leaves_no_warning_after_the_error(tmp_path, no_children_left):
+    """A worker stopped while it holds a semaphore (tqdm makes one) used to make the
+    resource tracker print two lines of 'leaked semaphore' warning after the error."""
+    script = tmp_path / "parent.py"
+    script.write_text(FAILING_PARENT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        env=_env_for_children(), capture_output=True, text=True, timeout=PATIENCE_S,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "error: boom\n"
+    (sibling,) = _pid_files(tmp_path)
+    assert not alive(sibling)
+
+
 def _start_parent(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
     """A parent process running two sleeping workers; returns it and its children
     (the workers and the resource tracker) once both workers run."""
@@ -178,14 +220,9 @@ def _start_parent(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
     script.write_text(PARENT)
     folder = tmp_path / "pids"
     folder.mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-    }
     proc = subprocess.Popen(
         [sys.executable, str(script), str(folder)],
-        env=env,
+        env=_env_for_children(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

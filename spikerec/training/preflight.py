@@ -18,7 +18,7 @@ from typing import Any
 from spikerec.errors import DatasetError
 from spikerec.recognition.frontend import V4_UNITS
 from spikerec.resources import check_memory
-from spikerec.training.loop import TrainConfig
+from spikerec.training.config import TrainConfig
 
 #: Smallest image side the CNN front end takes (:class:`spikerec.recognition.frontend.V4FrontEnd`).
 MIN_IMAGE_SIDE = 4
