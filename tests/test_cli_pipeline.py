@@ -119,6 +119,10 @@ def test_train_writes_a_complete_run_folder(trained):
     metrics = trained.metrics()
     assert metrics["dataset"] == "synthetic" and metrics["epochs_run"] == 2
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert metrics["evaluated_checkpoint"] == f"best validation epoch {metrics['best_epoch']}"
+    best = max(metrics["history"], key=lambda h: h["val_accuracy"])
+    assert metrics["best_val_accuracy"] == best["val_accuracy"]
+    assert metrics["val"]["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)
     test = metrics["test"]
     assert test["n_images"] == 120 == sum(map(sum, test["confusion"]))
     trace = sum(test["confusion"][c][c] for c in range(10))

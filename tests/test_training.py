@@ -40,8 +40,17 @@ from spikerec.training.loop import (
 
 
 def config(**changes) -> TrainConfig:
-    """A small, fast run: 8 steps, batches of 32, one epoch."""
-    base = TrainConfig(data="synthetic", n_steps=8, batch_size=32, epochs=1, patience=5)
+    """A small, fast run: 8 steps, batches of 32, one epoch; plain cross-entropy on the
+    training images as they are (no label smoothing, no online augmentation)."""
+    base = TrainConfig(
+        data="synthetic",
+        n_steps=8,
+        batch_size=32,
+        epochs=1,
+        patience=5,
+        label_smoothing=0.0,
+        online_augment="none",
+    )
     return replace(base, **changes)
 
 

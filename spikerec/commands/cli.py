@@ -354,8 +354,16 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     from spikerec.lif.surrogates import SURROGATES
     from spikerec.recognition.decoders import DECODERS
     from spikerec.recognition.encoders import ENCODERS
+    from spikerec.recognition.frontend import FRONTEND_NORMS
     from spikerec.recognition.recognizer import HEADS
-    from spikerec.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+    from spikerec.training.config import (
+        LOSSES,
+        ONLINE_AUGMENTS,
+        OPTIMIZERS,
+        SCHEDULES,
+        TrainConfig,
+    )
+    from spikerec.training.output_init import OUTPUT_INITS
 
     cfg = TrainConfig()
     tr = commands.add_parser(
@@ -477,6 +485,32 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         choices=SCHEDULES,
         default=cfg.schedule,
         help="learning-rate schedule over the epochs",
+    )
+    fit.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=cfg.label_smoothing,
+        metavar="EPS",
+        help="label smoothing of the cross-entropy, in [0, 1)",
+    )
+    fit.add_argument(
+        "--online-augment",
+        choices=ONLINE_AUGMENTS,
+        default=cfg.online_augment,
+        help="affine: shift and rotate every training batch afresh (validation and "
+        "test images untouched); none: train on the images as they are",
+    )
+    fit.add_argument(
+        "--frontend-norm",
+        choices=FRONTEND_NORMS,
+        default=cfg.frontend_norm,
+        help="normalisation layers in the CNN front end",
+    )
+    fit.add_argument(
+        "--output-init",
+        choices=OUTPUT_INITS,
+        default=cfg.output_init,
+        help="fire: scale a fresh LIF head so its neurons reach threshold on the first batch",
     )
     fit.add_argument(
         "--batch-size", type=int, default=cfg.batch_size, metavar="N", help="images per step"

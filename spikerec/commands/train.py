@@ -197,6 +197,8 @@ def run_training(
         "dataset": data.name,
         "epochs_run": result.state.epoch,
         "best_epoch": result.state.best_epoch,
+        "evaluated_checkpoint": result.evaluated_checkpoint,
+        "best_val_accuracy": result.state.best_val_accuracy,
         "train_time_s": result.state.train_time_s,
         "n_parameters": sum(p.numel() for p in result.model.parameters()),
         "world_size": place.world_size,

@@ -53,7 +53,9 @@ class CompareConfig:
         One complete run of every entry per seed.
     train : TrainConfig
         Training settings shared by the neural entries (``head``, ``data`` and
-        ``seed`` are set per entry and seed).
+        ``seed`` are set per entry and seed). Default ``TrainConfig()``, the defaults
+        of ``spikerec train``: a ``lif`` run of compare and ``spikerec train --head lif``
+        train the same model for the same seed and data.
     svm_max_train : int
         At most this many training images (stratified subsample) for the SVMs, whose
         cost grows quadratically; 0 means all.
@@ -90,7 +92,7 @@ class CompareConfig:
     data: str = "digits"
     entries: tuple[str, ...] = tuple(ENTRIES)
     seeds: tuple[int, ...] = (0, 1, 2)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, patience=3))
+    train: TrainConfig = field(default_factory=TrainConfig)
     svm_max_train: int = 5000
     data_root: str | None = None
     sequence: FitConfig = field(default_factory=lambda: FitConfig(epochs=15, patience=3, lr=5e-3))

@@ -12,12 +12,13 @@ from spikerec.validation import check_like_parameters, check_tensor
 V4_CHANNELS = 64
 V4_SIDE = 7
 V4_UNITS = V4_CHANNELS * V4_SIDE * V4_SIDE  # 3136
+FRONTEND_NORMS: tuple[str, ...] = ("none", "batch")
 
 
 class V4FrontEnd(nn.Module):
     """Two convolution blocks and adaptive pooling to ``[B, 3136]`` V4 features.
 
-    ``Conv(C->32, 3, pad 1)-ReLU-MaxPool2 -> Conv(32->64, 3, pad 1)-ReLU-MaxPool2``,
+    ``Conv(C->32, 3, pad 1)-[BN]-ReLU-MaxPool2 -> Conv(32->64, 3, pad 1)-[BN]-ReLU-MaxPool2``,
     then adaptive average pooling to 7 x 7, which leaves 28 x 28 input untouched
     and maps any larger image onto the same 3136 units. Images smaller than
     28 x 28 (the 8 x 8 digits) are first upsampled bilinearly to 28 x 28.
@@ -28,6 +29,10 @@ class V4FrontEnd(nn.Module):
         1 (grey) or 3 (colour).
     hidden_channels : int
         Channels of the first convolution.
+    norm : {"none", "batch"}
+        ``"batch"`` puts a ``BatchNorm2d`` after each convolution, before its ReLU
+        (running statistics in ``eval()`` mode). ``"none"`` is the original front end,
+        whose parameter names old checkpoints use.
 
     Notes
     -----
@@ -40,20 +45,30 @@ class V4FrontEnd(nn.Module):
     torch.Size([2, 3136])
     >>> V4FrontEnd(3)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 3136])
+    >>> V4FrontEnd(1, norm="batch").eval()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 3136])
     """
 
-    def __init__(self, in_channels: int = 1, hidden_channels: int = 32) -> None:
+    def __init__(self, in_channels: int = 1, hidden_channels: int = 32, norm: str = "none") -> None:
         super().__init__()
         if in_channels not in (1, 3):
             raise ParameterError(f"in_channels={in_channels!r} must be 1 or 3")
+        if norm not in FRONTEND_NORMS:
+            raise ParameterError(
+                f"unknown front-end norm {norm!r}; valid: {', '.join(FRONTEND_NORMS)}"
+            )
         self.in_channels = in_channels
+        self.norm = norm
+
+        def block(n_in: int, n_out: int) -> list[nn.Module]:
+            conv: list[nn.Module] = [nn.Conv2d(n_in, n_out, 3, padding=1)]
+            if norm == "batch":
+                conv.append(nn.BatchNorm2d(n_out))
+            return [*conv, nn.ReLU(), nn.MaxPool2d(2)]
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, hidden_channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(hidden_channels, V4_CHANNELS, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+            *block(in_channels, hidden_channels),
+            *block(hidden_channels, V4_CHANNELS),
             nn.AdaptiveAvgPool2d((V4_SIDE, V4_SIDE)),
         )
 

@@ -93,6 +93,7 @@ def build_recognizer(
     integrator: str = "exact",
     surrogate: str = "fast_sigmoid",
     head_params: LIFParams | None = None,
+    frontend_norm: str = "none",
 ) -> Recognizer:
     """Recogniser by head name.
 
@@ -112,6 +113,8 @@ def build_recognizer(
         Of the LIF head (see :func:`spikerec.get_integrator`, :func:`spikerec.get_surrogate`).
     head_params : LIFParams, optional
         Output-neuron parameters of the LIF head (default ``DEFAULT_HEAD_PARAMS``).
+    frontend_norm : {"none", "batch"}
+        Normalisation in the front end (see :class:`V4FrontEnd`).
 
     Raises
     ------
@@ -129,7 +132,7 @@ def build_recognizer(
     # torch's default initialisation draws from the global generator; keep the caller's
     # stream untouched (init_parameters redraws every weight from an explicit generator).
     with torch.random.fork_rng(devices=[]):
-        frontend = V4FrontEnd(in_channels)
+        frontend = V4FrontEnd(in_channels, norm=frontend_norm)
         module = builder(n_classes, params=head_params, integrator=integrator, surrogate=surrogate)
         spiking = getattr(module, "spiking_input", False)
         return Recognizer(frontend, module, make_encoder(encoder, n_steps) if spiking else None)

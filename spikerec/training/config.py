@@ -17,10 +17,12 @@ from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import SURROGATES
 from spikerec.recognition.decoders import DECODERS
 from spikerec.recognition.encoders import ENCODERS
+from spikerec.recognition.frontend import FRONTEND_NORMS
 from spikerec.recognition.heads import HEADS, HeadOutput
 from spikerec.recognition.recognizer import Recognizer, build_recognizer
 from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
+from spikerec.training.output_init import OUTPUT_INITS
 from spikerec.validation import fits_float32
 
 # Fields the run computes with in float32: refused where they overflow there.
@@ -33,6 +35,23 @@ _FLOAT32_FIELDS = (
     "rate_reg",
     "rate_target",
 )
+
+
+#: Online augmentations of each training mini-batch.
+ONLINE_AUGMENTS: tuple[str, ...] = ("none", "affine")
+
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "frontend_norm": "none",
+    "online_augment": "none",
+    "label_smoothing": 0.0,
+    "output_init": "default",
+}
+"""Values of fields added later, for configs stored before they existed: the old behaviour."""
+
+
+def _choice(name: str, value: object, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ParameterError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
 
 
 #: Training losses by name: each maps a head's output to the class scores ``[B, C]``
@@ -141,6 +160,27 @@ class TrainConfig:
         Split sizes for datasets without an official test split.
     data_root : str or None
         Folder of downloaded datasets.
+    frontend_norm : {"none", "batch"}
+        Normalisation in the CNN front end (:class:`spikerec.recognition.frontend.V4FrontEnd`).
+    online_augment : {"none", "affine"}
+        ``"affine"`` (default): every training mini-batch is shifted and rotated afresh
+        (:func:`spikerec.data.transforms.random_affine`, +-10 % of the side, +-10 deg),
+        drawn from the run's generator; validation and test images are untouched.
+    label_smoothing : float
+        In [0, 1): label smoothing of the cross-entropy (default 0.1).
+    output_init : {"default", "fire"}
+        ``"fire"``: after the seed's initialisation the LIF head's synapses are scaled
+        so that its output neurons reach threshold on the first training images
+        (:func:`spikerec.training.output_init.scale_to_fire`); other heads ignore it.
+
+    Its defaults are the one set of defaults of the project: ``spikerec train`` and
+    the neural entries of ``spikerec compare``
+    (:class:`spikerec.compare.config.CompareConfig` ``.train``) both start from
+    ``TrainConfig()``, so for the same seed and data they train the same model
+    (docs/accuracy.md measures them). Fields added after the first release are
+    filled, when a stored config lacks them, with the value that reproduces the
+    model and training of that release (:data:`LEGACY_DEFAULTS`), so old
+    checkpoints and run folders still load and resume as they were.
 
     Examples
     --------
@@ -172,12 +212,16 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     batch_size: int = 64
-    epochs: int = 20
-    patience: int = 5
+    epochs: int = 8
+    patience: int = 3
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     data_root: str | None = None
+    frontend_norm: str = "none"
+    online_augment: str = "affine"
+    label_smoothing: float = 0.1
+    output_init: str = "default"
 
     def __post_init__(self) -> None:
         HEADS.get(self.head)
@@ -190,6 +234,16 @@ class TrainConfig:
         DECODERS.get(self.decoder)
         OPTIMIZERS.get(self.optimizer)
         SCHEDULES.get(self.schedule)
+        _choice("frontend_norm", self.frontend_norm, FRONTEND_NORMS)
+        _choice("online_augment", self.online_augment, ONLINE_AUGMENTS)
+        _choice("output_init", self.output_init, OUTPUT_INITS)
+        smoothing = self.label_smoothing
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, (int, float))
+            or not (math.isfinite(smoothing) and 0 <= smoothing < 1)
+        ):
+            raise ParameterError(f"label_smoothing={smoothing!r} must be a number in [0, 1)")
         for name in ("n_steps", "batch_size", "epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -222,12 +276,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Config from a dict such as ``asdict(config)``; unknown keys are an error."""
+        """Config from a dict such as ``asdict(config)``; unknown keys are an error.
+
+        A field the dict lacks takes its :data:`LEGACY_DEFAULTS` value if it has one
+        (a config stored before the field existed), else the current default.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ParameterError(f"unknown config field(s): {', '.join(unknown)}")
-        return cls(**values)
+        legacy = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in values}
+        return cls(**legacy, **values)
 
 
 def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Recognizer:
@@ -241,6 +300,7 @@ def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Rec
         integrator=config.integrator,
         surrogate=config.surrogate,
         head_params=config.head_params(),
+        frontend_norm=config.frontend_norm,
     )
 
 

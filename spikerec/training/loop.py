@@ -21,10 +21,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
+from spikerec.data.transforms import augment_normalized
 from spikerec.errors import ParameterError, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
 from spikerec.training.checkpoints import CheckpointError
 from spikerec.training.config import (
+    LEGACY_DEFAULTS,
     LOSSES,
     OPTIMIZERS,
     SCHEDULES,
@@ -48,9 +50,11 @@ from spikerec.training.evaluation import (
     evaluate,
     predict,
 )
+from spikerec.training.output_init import scale_to_fire
 from spikerec.training.resume import check_train_state
 
 __all__ = [
+    "LEGACY_DEFAULTS",
     "LOSSES",
     "OPTIMIZERS",
     "SCHEDULES",
@@ -71,11 +75,13 @@ __all__ = [
 
 
 def loss_of(output: RecognizerOutput, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """Training loss of one batch: cross-entropy (+ firing-rate regularisation)."""
+    """Training loss of one batch: cross-entropy (label smoothing ``config.label_smoothing``)
+    of the class scores ``config.loss`` names, plus firing-rate regularisation."""
     head = output.head
+    smoothing = config.label_smoothing
     if head.spikes is None:
-        return F.cross_entropy(head.logits, labels)
-    loss = F.cross_entropy(LOSSES.get(config.loss)(head), labels)
+        return F.cross_entropy(head.logits, labels, label_smoothing=smoothing)
+    loss = F.cross_entropy(LOSSES.get(config.loss)(head), labels, label_smoothing=smoothing)
     if config.rate_reg > 0:
         loss = loss + config.rate_reg * (head.spikes.mean() - config.rate_target) ** 2
     return loss
@@ -127,6 +133,11 @@ class TrainResult:
     state: TrainState
     test: EvalResult
     val: EvalResult
+
+    @property
+    def evaluated_checkpoint(self) -> str:
+        """Which weights ``model``, ``test`` and ``val`` are: ``"best validation epoch N"``."""
+        return f"best validation epoch {self.state.best_epoch}"
 
 
 def train(
@@ -196,6 +207,14 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     init_parameters(model, generator)
     model.to(place.device)
+    if config.output_init == "fire" and config.head == "lif" and resume is None:
+        # Deterministic (the first training images; its own generator for a stochastic
+        # encoder), so the run's generator stream is untouched and every rank agrees.
+        scale_to_fire(
+            model,
+            dataset.train.images[: config.batch_size].to(place.device),
+            generator=torch.Generator(device=place.device).manual_seed(config.seed + 104729),
+        )
     optimizer = _optimizer(model, config)
     scheduler = _scheduler(optimizer, config)
     state = TrainState()
@@ -248,7 +267,15 @@ def train(
         if index.numel() < place.world_size:
             return None  # every rank needs an image; only a last, tiny batch is short
         local = shard(index, place)
-        images = train_x[local].to(place.device)
+        if config.online_augment == "affine":
+            # The whole global batch is moved on every rank (same draws, so the
+            # ranks' generators stay in step); each rank keeps its share.
+            moved = augment_normalized(
+                train_x[index], dataset.mean, dataset.std, generator=generator
+            )
+            images = shard(moved, place).to(place.device)
+        else:
+            images = train_x[local].to(place.device)
         labels = train_y[local].to(place.device)
         with diverged_if_nonfinite(epoch, step):  # weights too large for the data
             output = stepper(images, generator)

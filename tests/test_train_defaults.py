@@ -1,0 +1,193 @@
+"""One set of training defaults for train and compare; the settings of the accuracy study;
+old configs rebuild old models."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from spikerec.commands.cli import build_parser
+from spikerec.compare.config import CompareConfig
+from spikerec.compare.harness import run_compare
+from spikerec.data.loading import load_dataset
+from spikerec.data.transforms import augment_normalized, from_pixels, random_affine, to_pixels
+from spikerec.errors import ParameterError
+from spikerec.recognition.heads import HeadOutput
+from spikerec.recognition.recognizer import RecognizerOutput, init_parameters
+from spikerec.training.loop import LEGACY_DEFAULTS, TrainConfig, build_model, loss_of, train
+from spikerec.training.output_init import scale_to_fire
+
+
+def initial_model(config: TrainConfig, dataset):
+    model = build_model(config, in_channels=1, n_classes=dataset.n_classes)
+    init_parameters(model, torch.Generator().manual_seed(config.seed))
+    return model
+
+
+def test_compare_trains_with_train_defaults():
+    assert CompareConfig().train == TrainConfig()
+    args = build_parser().parse_args(["compare"])
+    defaults = TrainConfig()
+    for name in ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr"):
+        assert getattr(args, name) == getattr(defaults, name), name
+    train_args = build_parser().parse_args(["train"])
+    for name in ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr", "loss"):
+        assert getattr(train_args, name) == getattr(defaults, name), name
+    # The settings of the accuracy study are flags of train, with the same defaults.
+    for name in ("label_smoothing", "online_augment", "frontend_norm", "output_init"):
+        assert getattr(train_args, name) == getattr(defaults, name), name
+    changed = build_parser().parse_args(
+        ["train", "--label-smoothing", "0", "--online-augment", "none", "--frontend-norm", "batch"]
+    )
+    assert (changed.label_smoothing, changed.online_augment, changed.frontend_norm) == (
+        0.0,
+        "none",
+        "batch",
+    )
+
+
+def test_train_and_compare_lif_agree_for_the_same_seed():
+    """The same config object trains the same model: same test predictions, image by image."""
+    small = TrainConfig(data="synthetic", n_steps=6, epochs=2, seed=1)
+    alone = train(small, load_dataset("synthetic", seed=1), progress=False)
+    outcome = run_compare(
+        CompareConfig(data="synthetic", entries=("lif",), seeds=(1,), train=small),
+        progress=False,
+    )
+    (entry,) = outcome.results
+    assert entry.accuracy == pytest.approx(alone.test.accuracy, abs=1e-6)
+    assert (entry.correct == (alone.test.predictions == alone.test.labels).numpy()).all()
+    assert entry.details["best_epoch"] == alone.state.best_epoch
+
+
+def test_evaluated_checkpoint_names_the_best_validation_epoch():
+    result = train(
+        TrainConfig(data="synthetic", n_steps=5, epochs=3, patience=3),
+        load_dataset("synthetic", seed=0),
+        progress=False,
+    )
+    best = max(result.state.history, key=lambda h: h["val_accuracy"])  # first maximum
+    assert result.state.best_epoch == best["epoch"]
+    assert result.evaluated_checkpoint == f"best validation epoch {best['epoch']}"
+    assert result.val.accuracy == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+def test_old_config_dict_rebuilds_the_old_model():
+    """A config stored before the new fields existed lacks them: it gets the old behaviour."""
+    old = asdict(TrainConfig(n_steps=5))
+    for key in LEGACY_DEFAULTS:
+        del old[key]
+    config = TrainConfig.from_dict(old)
+    assert config.frontend_norm == "none" and config.online_augment == "none"
+    assert config.label_smoothing == 0.0
+    model = build_model(config, in_channels=1, n_classes=10)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    # The original front end's parameter names: an old state dict loads strictly.
+    assert {k for k in model.state_dict() if k.startswith("frontend")} == {
+        "frontend.features.0.weight",
+        "frontend.features.0.bias",
+        "frontend.features.3.weight",
+        "frontend.features.3.bias",
+    }
+    # A stored new field wins over the legacy value.
+    assert TrainConfig.from_dict({**old, "frontend_norm": "batch"}).frontend_norm == "batch"
+
+
+def test_batch_norm_front_end():
+    config = TrainConfig(n_steps=5, frontend_norm="batch")
+    model = build_model(config, in_channels=1, n_classes=10)
+    norms = [m for m in model.frontend.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert [n.num_features for n in norms] == [32, 64]
+    model.train()
+    features = model.frontend(torch.randn(16, 1, 28, 28))
+    assert features.shape == (16, 3136) and bool((features >= 0).all())
+    with pytest.raises(ParameterError, match="valid: none, batch"):
+        TrainConfig(frontend_norm="layer")
+
+
+def test_augment_normalized_moves_content_and_keeps_the_background():
+    mean, std = (0.2,), (0.3,)
+    pixels = torch.zeros(3, 1, 28, 28)
+    pixels[:, :, 10:18, 12:16] = 1.0
+    images = from_pixels(pixels, mean, std)
+    moved = augment_normalized(images, mean, std, generator=torch.Generator().manual_seed(0))
+    # Same draws in pixel space: the same image, normalised.
+    expected = from_pixels(
+        random_affine(pixels, generator=torch.Generator().manual_seed(0)), mean, std
+    )
+    torch.testing.assert_close(moved, expected)
+    back = to_pixels(moved, mean, std)
+    assert float(back[:, :, 0, 0].abs().max()) < 1e-6  # the corners stay background
+    assert not torch.equal(moved, images)
+    # Bilinear moves keep the ink within a few percent.
+    assert float(back.sum()) == pytest.approx(float(pixels.sum()), rel=0.1)
+
+
+def test_online_augment_changes_training_but_not_the_data():
+    dataset = load_dataset("synthetic", seed=0)
+    before = dataset.train.images.clone()
+    base = TrainConfig(data="synthetic", n_steps=5, epochs=2, head="softmax", online_augment="none")
+    plain = train(base, dataset, progress=False)
+    moved = train(replace(base, online_augment="affine"), dataset, progress=False)
+    assert torch.equal(dataset.train.images, before)
+    assert plain.state.history[0]["train_loss"] != moved.state.history[0]["train_loss"]
+    again = train(replace(base, online_augment="affine"), dataset, progress=False)
+
+    def untimed(history):
+        return [{k: v for k, v in h.items() if k != "time_s"} for h in history]
+
+    assert untimed(again.state.history) == untimed(moved.state.history)
+    assert moved.test.accuracy >= 0.5  # still learns (chance 0.1)
+
+
+def test_label_smoothing_in_the_loss():
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 5.0]])
+    labels = torch.tensor([0, 2])
+    output = RecognizerOutput(
+        features=torch.zeros(2, 4),
+        v4_spikes=None,
+        head=HeadOutput(logits=logits, spikes=None, membrane=None),
+    )
+    config = TrainConfig(head="softmax", label_smoothing=0.2)
+    log_p = F.log_softmax(logits, dim=1)
+    target = torch.full_like(log_p, 0.2 / 3)
+    target[torch.arange(2), labels] += 0.8
+    expected = -(target * log_p).sum(dim=1).mean()
+    torch.testing.assert_close(loss_of(output, labels, config), expected)
+    with pytest.raises(ParameterError, match="label_smoothing"):
+        TrainConfig(label_smoothing=1.0)
+
+
+def test_fire_init_makes_a_fresh_output_layer_spike():
+    dataset = load_dataset("synthetic", seed=0)
+    config = TrainConfig(data="synthetic", n_steps=8)
+    images = dataset.train.images[: config.batch_size]
+    model = build_model(config, in_channels=1, n_classes=dataset.n_classes)
+    init_parameters(model, torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    with torch.no_grad():
+        silent = model(images).head.spikes.sum(dim=(0, 2)) == 0
+    assert bool(silent.all())  # the default initialisation: no output spike at all
+    gain = scale_to_fire(model, images)
+    with torch.no_grad():
+        out = model(images).head
+    assert float((out.spikes.sum(dim=(0, 2)) > 0).float().mean()) >= 0.9  # from none
+    # Only the scale changed, by one factor for weights and biases.
+    for key, value in model.head.state_dict().items():
+        torch.testing.assert_close(value, before[key] * gain)
+    with pytest.raises(ParameterError, match="output_init"):
+        TrainConfig(output_init="zeros")
+
+
+def test_fire_init_in_training_scales_only_the_head():
+    dataset = load_dataset("synthetic", seed=0)
+    config = TrainConfig(data="synthetic", n_steps=5, epochs=1, output_init="fire")
+    seen = []
+    train(config, dataset, progress=False, checkpoint=seen.append)
+    plain = initial_model(replace(config, output_init="default"), dataset)
+    first = seen[0]["model"]  # after one epoch; the front end moved too, so check signs
+    assert first["head.synapses.weight"].abs().mean() > 5 * plain.head.synapses.weight.abs().mean()
