@@ -79,6 +79,11 @@ class ResourceError(SpikerecError, MemoryError):
     """
 
 
+class SpikerecWarning(UserWarning):
+    """Something a user should know that does not stop the run (e.g. a checkpoint too
+    old to check the data of a resumed run); the CLI prints it as one line."""
+
+
 __all__ = [
     "CheckpointError",
     "DatasetError",
@@ -89,5 +94,6 @@ __all__ = [
     "ResourceError",
     "RunError",
     "SpikerecError",
+    "SpikerecWarning",
     "TrainingDiverged",
 ]

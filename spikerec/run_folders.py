@@ -23,7 +23,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,9 @@ except ImportError:  # not POSIX: run_lock does nothing
 TEMP_FILE_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 #: Files a run writes before it has done any work; a failed run holding only these
 #: (and temporary files) is removed by :func:`discard_on_failure`.
-SETUP_FILES: frozenset[str] = frozenset({"config.json", "compare_config.json"})
+SETUP_FILES: frozenset[str] = frozenset(
+    {"config.json", "compare_config.json", "data_fingerprint.json"}
+)
 #: The lock file of :func:`run_lock`.
 LOCK_FILE = ".spikerec.lock"
 # errno values that mean the disk (or the user's quota) is full.
@@ -366,7 +368,10 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
 
     The lock is an ``flock`` on ``run_dir/.spikerec.lock``; the kernel releases it
     when the holder exits, SIGKILL included, so a killed run never leaves a stale
-    lock. Without ``fcntl.flock`` (not POSIX) the block runs unlocked.
+    lock (the file stays, empty of meaning, and is reused). A holder that leaves the
+    block normally or by an exception removes the file, so a finished run folder
+    holds only its results. Without ``fcntl.flock`` (not POSIX) the block runs
+    unlocked.
 
     Raises
     ------
@@ -405,6 +410,12 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield folder
+        try:
+            yield folder
+        finally:
+            # Removed while still locked: a process that opens the name afterwards
+            # makes a new file, and this run is over.
+            with suppress(OSError):
+                (folder / LOCK_FILE).unlink()
     finally:
         handle.close()

@@ -170,13 +170,13 @@ def test_a_bug_shows_its_traceback_in_a_real_interpreter(tmp_path):
     [
         (OSError(28, "No space left on device"), "No space left on device"),
         (PermissionError(13, "Permission denied"), "Permission denied"),
-        (MemoryError(), "out of memory"),
+        (MemoryError(), "more memory than this machine can give"),
         (
             RuntimeError(
                 "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
                 "allocate memory: you tried to allocate 40000000000000 bytes."
             ),
-            "out of memory: .*40000000000000 bytes",
+            "asked for 36.4 TiB of memory at once; lower",
         ),
         (DatasetError("dataset 'x': folder y does not exist"), "dataset 'x'"),
     ],
@@ -243,13 +243,26 @@ COMPARE = ["compare", "--data", "synthetic", "--heads", "svm-linear", "--seeds",
 
 
 def test_ctrl_c_in_compare_names_the_resume_command(tmp_path, monkeypatch, capsys):
+    def interrupted_after_one_entry(*args, store, **kwargs):
+        (store.run_dir / "finished").mkdir(exist_ok=True)
+        (store.run_dir / "finished" / "none-seed0-svm-linear.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_command, "run_compare", interrupted_after_one_entry)
+    assert main([*COMPARE, "--no-progress", "--out", str(tmp_path)]) == EXIT_INTERRUPTED
+    (run,) = list(tmp_path.iterdir())
+    assert one_line_error(capsys).rstrip().endswith(f"spikerec compare --resume {run}")
+
+
+def test_ctrl_c_in_compare_before_any_entry_leaves_no_folder(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compare_command, "run_compare", interrupted)
     assert main([*COMPARE, "--no-progress", "--out", str(tmp_path)]) == EXIT_INTERRUPTED
-    (run,) = list(tmp_path.iterdir())
-    assert one_line_error(capsys).rstrip().endswith(f"spikerec compare --resume {run}")
+    line = one_line_error(capsys)
+    assert "no run folder is kept" in line and "--resume" not in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_failures_keep_their_kind_and_name_the_resume_command(
@@ -261,7 +274,8 @@ def test_compare_failures_keep_their_kind_and_name_the_resume_command(
     monkeypatch.setattr(compare_command, "run_compare", bad_data)
     assert main([*COMPARE, "--no-progress", "--out", str(tmp_path / "a")]) == EXIT_USER_ERROR
     err = one_line_error(capsys)
-    assert "something is wrong" in err and "spikerec compare --resume" in err
+    assert "something is wrong" in err and "no run folder is kept" in err
+    assert "--resume" not in err and list((tmp_path / "a").iterdir()) == []
 
     def bug(*args, **kwargs):
         raise RuntimeError("a bug inside spikerec")

@@ -219,7 +219,7 @@ def test_evaluate_on_a_dataset_of_another_shape_fails(trained, tmp_path, capsys)
     out_root = tmp_path / "out"
     status = main(["evaluate", str(trained.checkpoint), "--data", "digits", "--out", str(out_root)])
     err = assert_user_error(capsys, status)
-    assert "(1, 8, 8)" in err and "(1, 12, 12)" in err
+    assert "8x8 (1 channel)" in err and "12x12 (1 channel)" in err
     assert folders(out_root) == []
 
 
@@ -362,7 +362,7 @@ BAD_COMMANDS = {
     "truncated checkpoint": (lambda t, d: ["evaluate", _truncated(t, d)], "truncated"),
     "checkpoint of another shape": (
         lambda t, d: ["evaluate", _wrong_shapes(t, d)],
-        "not a usable spikerec model",
+        "does not fit the model its config describes",
     ),
     "missing checkpoint": (lambda t, d: ["evaluate", str(d / "none.pt")], "does not exist"),
     "missing resume folder": (

@@ -169,9 +169,9 @@ def test_nan_weight_stops_naming_epoch_step_and_weight(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert status == EXIT_NUMERICAL_FAULT
     assert "epoch 1, step 2" in err and "'head.synapses.bias'" in err
-    assert "no epoch finished" in err
-    run = _only_run(out)
-    assert not (run / "checkpoint.pt").exists() and (run / "config.json").exists()
+    # Nothing to resume: the folder (config only) goes, and the message says so.
+    assert "no epoch finished, so no run folder is kept" in err and "--resume" not in err
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 # --------------------------------------------------------------------- atomic writes

@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spikerec.errors import ParameterError
+from spikerec.resources import check_threads
 from spikerec.run_folders import atomic_write, atomic_write_json
 from spikerec.training.evaluation import EvalResult
 
-
-def check_threads(threads: int) -> None:
-    """Refuse a negative thread count (0 keeps torch's choice)."""
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ParameterError(f"--threads={threads!r} must be an integer >= 0 (0: torch's default)")
+__all__ = ["apply_threads", "check_threads", "eval_summary", "save_figure", "write_json"]
 
 
 def apply_threads(threads: int) -> None:

@@ -11,6 +11,7 @@ failures to exit statuses in one place, :func:`main`:
   line, status 2; :class:`~spikerec.errors.TrainingDiverged`: one line, status 3;
 - ``OSError`` (disk full, permissions) and running out of memory: one line, status 2;
 - Ctrl-C: one line (with the resume command when there is work to resume), status 130;
+  SIGTERM the same with status 143;
 - any other exception is a bug in spikerec and keeps its traceback.
 """
 
@@ -19,10 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from spikerec.errors import ParameterError, SpikerecError, TrainingDiverged
+from spikerec.errors import SpikerecError, SpikerecWarning, TrainingDiverged
+from spikerec.interrupts import EXIT_TERMINATED, exit_status, sigterm_as_interrupt
 from spikerec.lif.params import RESET_MODES, LIFParams
+from spikerec.resources import user_resources
 
 EXIT_USER_ERROR = 2
 #: Training stopped on NaN or infinite loss or weights (the last good checkpoint is kept).
@@ -43,7 +48,8 @@ overwrites an earlier run. Times are in ms, rates in Hz, voltages in one unit
 command's options.
 
 exit status: 0 done; 2 bad input, or a file or folder that cannot be used; 3
-training diverged (NaN or infinite loss or weights); 130 interrupted (Ctrl-C).
+training diverged (NaN or infinite loss or weights); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM).
 """
 
 
@@ -676,10 +682,10 @@ def _compare_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from spikerec.compare.config import CompareConfig
+    from spikerec.compare.preflight import check_seed_count
     from spikerec.training.config import TrainConfig
 
-    if args.seeds < 1:
-        raise ParameterError(f"--seeds={args.seeds} must be >= 1")
+    check_seed_count(args.seeds)
     defaults = CompareConfig()
     return CompareConfig(
         data=args.data,
@@ -937,9 +943,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``spikerec`` command; return its exit status.
 
-    0 on success; 2 for a :class:`~spikerec.errors.SpikerecError`, an ``OSError`` or
-    running out of memory; 3 when training diverged; 130 on Ctrl-C. Each failure is
-    one line on stderr; any other exception is a bug and propagates with its traceback.
+    0 on success; 2 for a :class:`~spikerec.errors.SpikerecError`, an ``OSError``,
+    running out of memory or a float overflow; 3 when training diverged; 130 on
+    Ctrl-C, 143 on SIGTERM. Each failure is one line on stderr; any other exception
+    is a bug and propagates with its traceback.
     """
     try:
         args = build_parser().parse_args(argv)
@@ -947,7 +954,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from spikerec.commands._memory import keep_freed_memory
 
             keep_freed_memory()
-        return args.handler(args)
+        with sigterm_as_interrupt(), _warnings_as_lines(), user_resources():
+            return args.handler(args)
     except TrainingDiverged as error:
         _print_error(str(error))
         return EXIT_NUMERICAL_FAULT
@@ -960,14 +968,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError as error:
         _print_error(f"out of memory: {error or 'the request is too large for this machine'}")
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as error:
-        _print_error(f"interrupted; {error}" if str(error) else "interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (Terminated: exit 143)
+        what = "terminated" if exit_status(error) == EXIT_TERMINATED else "interrupted"
+        message = str(error)
+        if message and message != "terminated (SIGTERM)":
+            what = f"{what}; {message}"
+        _print_error(what)
+        return exit_status(error)
     except RuntimeError as error:
         if not _is_out_of_memory(error):
             raise
         _print_error(f"out of memory: {error}")
         return EXIT_USER_ERROR
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """spikerec's own warnings as one line each on stderr (``spikerec: warning: ...``);
+    other libraries' warnings keep Python's format."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+        if issubclass(category, SpikerecWarning):
+            print(f"spikerec: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _is_out_of_memory(error: RuntimeError) -> bool:

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spikerec.commands._common import apply_threads, check_threads
 from spikerec.compare.config import CompareConfig
 from spikerec.compare.harness import CompareOutcome, run_compare
+from spikerec.compare.preflight import check_compare_run
 from spikerec.compare.report import write_compare_outputs
 from spikerec.compare.store import CompareStore
 from spikerec.data.loading import DatasetSplits
-from spikerec.errors import ParameterError, RunError, SpikerecError
-from spikerec.run_folders import new_run_dir
+from spikerec.errors import ParameterError, RunError, SpikerecError, SpikerecWarning
+from spikerec.run_folders import (
+    discard_on_failure,
+    holds_results,
+    new_run_dir,
+    remove_stale_temp_files,
+    resume_command,
+    run_lock,
+)
 
 
 @dataclass(frozen=True)
@@ -111,15 +121,35 @@ def run(options: CompareOptions) -> CompareRun:
     >>> (done.run_dir / "report.md").is_file()
     True
     """
-    if options.resume is not None:
-        config, dataset, store = _resumed(options.resume)
-    else:
-        config = options.config
-        dataset = _first_splits(config)  # a bad dataset fails before the run folder exists
-        store = CompareStore(new_run_dir(options.out, "compare"))
-        store.write_config(config)
+    with ExitStack() as stack:
+        if options.resume is not None:
+            config, dataset, store = _resumed(options.resume)
+            stack.enter_context(run_lock(store.run_dir))  # one process per run folder
+            remove_stale_temp_files(store.run_dir)  # left by a write that was killed
+            note = store.check_data(dataset)  # the data the run started on, or refused
+            if note is not None:
+                warnings.warn(note, SpikerecWarning, stacklevel=2)
+            check_compare_run(config, dataset, jobs=options.jobs)
+        else:
+            config = options.config
+            # Data, split sizes and memory: a bad comparison fails before its folder exists.
+            dataset = _first_splits(config)
+            check_compare_run(config, dataset, jobs=options.jobs)
+            store = CompareStore(new_run_dir(options.out, "compare"))
+            # Until an entry finishes the folder holds nothing to resume: a failure removes it.
+            stack.enter_context(discard_on_failure(store.run_dir))
+            stack.enter_context(run_lock(store.run_dir))
+            store.write_config(config)
+            store.write_data_fingerprint(dataset)
+        return _run_in(store, config, dataset, options)
+
+
+def _run_in(
+    store: CompareStore, config: CompareConfig, dataset: DatasetSplits, options: CompareOptions
+) -> CompareRun:
+    """Run the comparison into ``store``; a failure's message says what is kept and how
+    to resume."""
     run_dir = store.run_dir
-    hint = f"the entries finished so far are kept: spikerec compare --resume {run_dir}"
     if options.jobs == 1:
         apply_threads(options.threads)  # else each worker sets its own
     started = time.perf_counter()
@@ -136,15 +166,25 @@ def run(options: CompareOptions) -> CompareRun:
         class_names = list(dataset.class_names)
         write_compare_outputs(run_dir, config, outcome, class_names=class_names, wall_time_s=wall)
         store.mark_complete()  # after every output file: only now is there nothing to resume
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(hint) from None
+    except KeyboardInterrupt as interrupt:
+        # Same type (Ctrl-C or SIGTERM), so the exit status stays right.
+        raise type(interrupt)(_kept(run_dir, options)) from None
     except SpikerecError as error:
-        raise type(error)(f"{error} ({hint})") from error
+        raise type(error)(f"{error} ({_kept(run_dir, options)})") from error
     except BrokenProcessPool as error:  # a worker was killed (out of memory, a signal)
-        raise RunError(f"a worker process died ({error}); {hint}") from error
+        raise RunError(f"a worker process died ({error}); {_kept(run_dir, options)}") from error
     except OSError as error:  # disk full, permissions
-        raise RunError(f"{error} ({hint})") from error
+        raise RunError(f"{error} ({_kept(run_dir, options)})") from error
     return CompareRun(run_dir, config, outcome, class_names, wall)
+
+
+def _kept(run_dir: Path, options: CompareOptions) -> str:
+    """What a failed run leaves: the resume command when an entry finished (or the run
+    was resumed), else that no folder is kept (``discard_on_failure`` removes it)."""
+    command = resume_command(run_dir)
+    if command is not None and (options.resume is not None or holds_results(run_dir)):
+        return f"the entries finished so far are kept: {command}"
+    return "no entry finished, so no run folder is kept"
 
 
 def _first_splits(config: CompareConfig) -> DatasetSplits:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from spikerec.commands._common import eval_summary, save_figure, write_json
-from spikerec.run_folders import atomic_write_text, new_run_dir
+from spikerec.run_folders import atomic_write_text, discard_on_failure, new_run_dir
 from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
+from spikerec.training.preflight import check_evaluation_run
 from spikerec.training.trained_model import (
     check_split,
     get_split,
@@ -113,7 +114,8 @@ def run_evaluation(
     """
     trained = load_model(checkpoint)
     model, config, meta = trained
-    dataset = matching_dataset(trained, data, data_root)
+    dataset = matching_dataset(trained, data, data_root, checkpoint=str(checkpoint))
+    check_evaluation_run(config, dataset.image_shape, data=dataset.name)
     part = get_split(dataset, split)
     n_classes = int(meta["n_classes"])
     result = evaluate(
@@ -132,6 +134,15 @@ def run_evaluation(
         **eval_summary(result, names),
     }
     run_dir = new_run_dir(out_root, "evaluate")
+    # A folder with only some of its files is worse than none (Ctrl-C, a full disk).
+    with discard_on_failure(run_dir, keep=lambda folder: False):
+        _write_results(run_dir, result, summary, names, f"{dataset.name} {split}")
+    return run_dir, result, summary
+
+
+def _write_results(
+    run_dir: Path, result: EvalResult, summary: dict[str, Any], names: list[str], title: str
+) -> None:
     write_json(run_dir / "metrics.json", summary)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -146,6 +157,5 @@ def run_evaluation(
 
     fig, (ax,) = new_figure(figsize=(6.0, 5.5))
     plot_confusion_matrix(result.confusion.numpy(), class_names=names, ax=ax)
-    ax.set_title(f"{dataset.name} {split}: accuracy {result.accuracy:.4f}", fontsize="medium")
+    ax.set_title(f"{title}: accuracy {result.accuracy:.4f}", fontsize="medium")
     save_figure(fig, run_dir / "confusion_matrix.png")
-    return run_dir, result, summary

@@ -19,9 +19,12 @@ import numpy as np
 import torch
 
 from spikerec.commands._common import save_figure, write_json
+from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError
-from spikerec.run_folders import atomic_write_text, new_run_dir
+from spikerec.run_folders import atomic_write_text, discard_on_failure, new_run_dir
+from spikerec.training.config import TrainConfig
 from spikerec.training.evaluation import eval_generator, predict
+from spikerec.training.preflight import check_evaluation_run
 from spikerec.training.trained_model import (
     check_split,
     get_split,
@@ -133,7 +136,8 @@ def run_trace(
         raise ParameterError(
             f"trace needs a checkpoint with a 'lif' head, this one has {config.head!r}"
         )
-    dataset = matching_dataset(trained, data, data_root)
+    dataset = matching_dataset(trained, data, data_root, checkpoint=str(checkpoint))
+    check_evaluation_run(config, dataset.image_shape, data=dataset.name)
     part = get_split(dataset, split)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(part.labels):
         raise ParameterError(
@@ -148,7 +152,29 @@ def run_trace(
     counts = spikes.sum(axis=0)
     prediction = int(predict(output, config.decoder)[0][0])
 
+    summary = {"label": label, "prediction": prediction, "spike_counts": counts.tolist()}
     run_dir = new_run_dir(out_root, "trace")
+    # A folder with only some of its files is worse than none (Ctrl-C, a full disk).
+    with discard_on_failure(run_dir, keep=lambda folder: False):
+        _write_trace(
+            run_dir, config, dataset, membrane, spikes, v4, summary, f"{split} image {index}"
+        )
+    return run_dir, summary
+
+
+def _write_trace(
+    run_dir: Path,
+    config: TrainConfig,
+    dataset: DatasetSplits,
+    membrane: np.ndarray,
+    spikes: np.ndarray,
+    v4: np.ndarray,
+    summary: dict[str, Any],
+    which: str,
+) -> None:
+    """``trace.csv``, ``trace.png`` and ``trace.json`` of one image's run."""
+    label, prediction = summary["label"], summary["prediction"]
+    counts = spikes.sum(axis=0)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     n_out = membrane.shape[1]
@@ -180,7 +206,7 @@ def run_trace(
         ax=axes[0],
     )
     axes[0].set_title(
-        f"{dataset.name} {split} image {index}: true class {label}, predicted "
+        f"{dataset.name} {which}: true class {label}, predicted "
         f"{prediction}; output spike counts {counts.astype(int).tolist()}",
         fontsize="small",
     )
@@ -191,6 +217,4 @@ def run_trace(
         f"V4 input raster ({int(v4.sum())} spikes from {v4.shape[1]} units)", fontsize="small"
     )
     save_figure(fig, run_dir / "trace.png")
-    summary = {"label": label, "prediction": prediction, "spike_counts": counts.tolist()}
     write_json(run_dir / "trace.json", summary)
-    return run_dir, summary

@@ -6,6 +6,7 @@ every epoch), and at the end ``metrics.json`` and ``training_curve.png``.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +19,26 @@ from spikerec.commands._common import (
     write_json,
 )
 from spikerec.data.loading import DatasetSplits
-from spikerec.errors import CheckpointError, ParameterError, TrainingDiverged
-from spikerec.run_folders import new_run_dir
-from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
+from spikerec.errors import ParameterError, TrainingDiverged
+from spikerec.run_folders import (
+    discard_on_failure,
+    new_run_dir,
+    remove_stale_temp_files,
+    resume_command,
+    run_lock,
+)
+from spikerec.training.checkpoints import save_checkpoint
 from spikerec.training.config import TrainConfig, load_splits
 from spikerec.training.distributed import (
+    Placement,
     all_ranks_ok,
     current_placement,
     init_from_environment,
     leave_process_group,
 )
 from spikerec.training.loop import TrainResult, train
+from spikerec.training.preflight import check_training_run
+from spikerec.training.resume import load_for_resume
 
 
 @dataclass(frozen=True)
@@ -134,39 +144,68 @@ def run_training(
     """
     payload = None
     if resume is not None:
-        payload = load_checkpoint(resume)
-        try:
-            config = TrainConfig.from_dict(payload["config"])
-        except KeyError as error:
-            raise CheckpointError(
-                f"checkpoint {str(resume)!r} lacks the key {error} of a training run"
-            ) from None
-        except (TypeError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint {str(resume)!r} has an invalid config ({error})"
-            ) from None
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        if Path(resume).is_file() and Path(resume).name != "checkpoint.pt":
-            raise ParameterError(
-                f"--resume takes a run folder or its checkpoint.pt, not {str(resume)!r}: "
-                f"the run would go on writing {run_dir / 'checkpoint.pt'}, another file"
-            )
+        # Key, config, train_state, dataset description, fingerprint and weights are
+        # checked before anything is written (a folder without a checkpoint: the
+        # message says how to start the run again).
+        resumed = load_for_resume(resume)
+        payload, config, run_dir = resumed.payload, resumed.config, resumed.run_dir
     data = dataset if dataset is not None else load_splits(config)
+    # Sizes against memory, images too small for the front end: refused before a
+    # folder exists (and before a resumed run loads its weights).
+    check_training_run(config, data)
     place = current_placement()
-    setup_error: Exception | None = None
-    if place.is_main and resume is None:  # under torchrun only rank 0 writes
+    if not place.is_main:  # under torchrun only rank 0 writes
+        if not all_ranks_ok(True, place):
+            raise ParameterError("rank 0 could not create the run folder (its error says why)")
+        return None, train(config, data, resume=payload, progress=False, placement=place)
+    with ExitStack() as stack:
+        setup_error: Exception | None = None
         try:
-            run_dir = new_run_dir(out_root, "train")
-            write_json(run_dir / "config.json", asdict(config))
+            if resume is None:
+                run_dir = new_run_dir(out_root, "train")
+                # Anything that fails before the first checkpoint takes the folder with it.
+                stack.enter_context(discard_on_failure(run_dir))
+                write_json(run_dir / "config.json", asdict(config))
+            else:
+                stack.enter_context(run_lock(run_dir))  # one process per run folder
+                remove_stale_temp_files(run_dir)  # left by a write that was killed
         except (OSError, ValueError) as error:
             setup_error = error
-    if not all_ranks_ok(setup_error is None, place):
-        if setup_error is not None:
-            raise setup_error
-        raise ParameterError("rank 0 could not create the run folder (its error says why)")
-    if not place.is_main:
-        result = train(config, data, resume=payload, progress=False, placement=place)
-        return None, result
+        if not all_ranks_ok(setup_error is None, place):
+            if setup_error is not None:
+                raise setup_error
+            raise ParameterError("rank 0 could not create the run folder (its error says why)")
+        if resume is None:
+            stack.enter_context(run_lock(run_dir))
+        result = _train_into(run_dir, config, data, payload, progress, place)
+        metrics = {
+            "dataset": data.name,
+            "epochs_run": result.state.epoch,
+            "best_epoch": result.state.best_epoch,
+            "evaluated_checkpoint": result.evaluated_checkpoint,
+            "best_val_accuracy": result.state.best_val_accuracy,
+            "train_time_s": result.state.train_time_s,
+            "n_parameters": sum(p.numel() for p in result.model.parameters()),
+            "world_size": place.world_size,
+            "val": eval_summary(result.val, data.class_names),
+            "test": eval_summary(result.test, data.class_names),
+            "history": result.state.history,
+        }
+        write_json(run_dir / "metrics.json", metrics)
+        _save_training_curve(run_dir, config, data, result)
+    return run_dir, result
+
+
+def _train_into(
+    run_dir: Path,
+    config: TrainConfig,
+    data: DatasetSplits,
+    payload: dict[str, Any] | None,
+    progress: bool,
+    place: Placement,
+) -> TrainResult:
+    """Train on rank 0, writing ``checkpoint.pt`` after every epoch; the messages of a
+    divergence or an interrupt say what is kept and how to resume."""
     checkpoint_path = run_dir / "checkpoint.pt"
     saved_epochs: list[int] = []
     if payload is not None:
@@ -179,34 +218,26 @@ def run_training(
     def kept() -> str:
         if saved_epochs:
             return f"the checkpoint of epoch {saved_epochs[-1]} is kept in {checkpoint_path}"
-        return f"no epoch finished; {run_dir} holds the config only"
+        return "no epoch finished, so no run folder is kept"
 
     try:
-        result = train(
+        return train(
             config, data, checkpoint=save, resume=payload, progress=progress, placement=place
         )
     except TrainingDiverged as error:
         raise TrainingDiverged(f"{error}; {kept()}") from None
-    except KeyboardInterrupt:
-        resume_hint = f"; continue with: spikerec train --resume {run_dir}" if saved_epochs else ""
-        raise KeyboardInterrupt(f"{kept()}{resume_hint}") from None
+    except KeyboardInterrupt as interrupt:
+        command = resume_command(run_dir) if saved_epochs else None
+        resume_hint = f"; continue with: {command}" if command else ""
+        # Same type (Ctrl-C or SIGTERM), so the exit status stays right.
+        raise type(interrupt)(f"{kept()}{resume_hint}") from None
 
+
+def _save_training_curve(
+    run_dir: Path, config: TrainConfig, data: DatasetSplits, result: TrainResult
+) -> None:
     from spikerec.plotting import new_figure, plot_training_curve
 
-    metrics = {
-        "dataset": data.name,
-        "epochs_run": result.state.epoch,
-        "best_epoch": result.state.best_epoch,
-        "evaluated_checkpoint": result.evaluated_checkpoint,
-        "best_val_accuracy": result.state.best_val_accuracy,
-        "train_time_s": result.state.train_time_s,
-        "n_parameters": sum(p.numel() for p in result.model.parameters()),
-        "world_size": place.world_size,
-        "val": eval_summary(result.val, data.class_names),
-        "test": eval_summary(result.test, data.class_names),
-        "history": result.state.history,
-    }
-    write_json(run_dir / "metrics.json", metrics)
     fig, (ax,) = new_figure(figsize=(7.0, 4.0))
     plot_training_curve(result.state.history, ax=ax)
     ax.set_title(
@@ -214,4 +245,3 @@ def run_training(
         fontsize="medium",
     )
     save_figure(fig, run_dir / "training_curve.png")
-    return run_dir, result

@@ -4,6 +4,7 @@ skip the work already done.
 Layout inside the run folder::
 
     compare_config.json              the CompareConfig (written before any work)
+    data_fingerprint.json            the first seed's data: shapes, classes, sizes, SHA-256
     finished/<augment>-seed<k>-<entry>.json   one EntryResult, per-image correctness included
     finished/<augment>-seed<k>.json           the AugmentRecord of that seed and augmentation
     finished/<augment>-seed<k>-samples.npy    its GAN samples, if any
@@ -32,11 +33,14 @@ from spikerec.compare.baselines.fit import FitConfig
 from spikerec.compare.baselines.gan import GANConfig
 from spikerec.compare.config import CompareConfig
 from spikerec.compare.entries import EntryResult
-from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.data.fingerprint import check_resume_data, data_fingerprint
+from spikerec.data.loading import DatasetSplits
+from spikerec.errors import CheckpointError, ParameterError, ParameterTypeError
 from spikerec.run_folders import atomic_write, atomic_write_text, strict_json
 from spikerec.training.config import TrainConfig
 
 CONFIG_FILE = "compare_config.json"
+DATA_FILE = "data_fingerprint.json"
 FINISHED_DIR = "finished"
 # Written last, after results, report and figures.
 COMPLETE_FILE = "complete"
@@ -134,6 +138,40 @@ class CompareStore:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ParameterError(f"{path} is not valid JSON ({error})") from None
         return config_from_dict(values)
+
+    # ------------------------------------------------------------------- data
+    def write_data_fingerprint(self, dataset: DatasetSplits) -> None:
+        """Record what the run's data are (the first seed's splits), for ``--resume``."""
+        text = strict_json(data_fingerprint(dataset), indent=2)
+        atomic_write_text(self.run_dir / DATA_FILE, text + "\n")
+
+    def check_data(self, dataset: DatasetSplits) -> str | None:
+        """Refuse data that differ from those the run started on.
+
+        Returns
+        -------
+        str or None
+            A one-line warning for a run folder written before fingerprints were
+            recorded (the data cannot be checked), else ``None``.
+
+        Raises
+        ------
+        DatasetError
+            Naming the first difference (:func:`spikerec.data.fingerprint.check_resume_data`).
+        CheckpointError
+            If the recorded fingerprint is unreadable or malformed.
+        """
+        path = self.run_dir / DATA_FILE
+        if not path.is_file():
+            return (
+                f"{str(self.run_dir)!r} was written before spikerec recorded the data of a "
+                "comparison; resuming without checking that the data are the ones it started on"
+            )
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"{path} is not valid JSON ({error})") from None
+        return check_resume_data(stored, dataset, checkpoint=str(path))
 
     # ------------------------------------------------------------- completion
     def mark_complete(self) -> None:

@@ -12,6 +12,7 @@ The configuration lives in :mod:`spikerec.training.config` and the scores in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
 from spikerec.data.transforms import augment_normalized
-from spikerec.errors import ParameterError, TrainingDiverged
+from spikerec.errors import ParameterError, SpikerecWarning, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
 from spikerec.training.checkpoints import CheckpointError
 from spikerec.training.config import (
@@ -225,7 +226,11 @@ def train(
         # Refuses data that differ from the run's (a checkpoint without a fingerprint
         # predates them: the command warns about it).
         if isinstance(resume, dict):
-            check_resume_data(resume.get("data_fingerprint"), dataset, checkpoint="the resumed run")
+            note = check_resume_data(
+                resume.get("data_fingerprint"), dataset, checkpoint="the resumed run"
+            )
+            if note is not None:
+                warnings.warn(note, SpikerecWarning, stacklevel=2)
         try:
             model.load_state_dict(resume["model"])
             model.to(place.device)

@@ -390,11 +390,6 @@ train --epochs 3 --out ...
         run_dir, checkpoint = path, path / CHECKPOINT_NAME
     else:
         run_dir, checkpoint = path.parent, path
-        if path.is_file() and path.name != CHECKPOINT_NAME:
-            raise ParameterError(
-                f"--resume takes a run folder or its checkpoint.pt, not {str(path)!r}: "
-                f"the run would go on writing {run_dir / CHECKPOINT_NAME}, another file"
-            )
     if not checkpoint.is_file() and (run_dir / "config.json").is_file():
         restart = ""
         try:
@@ -408,4 +403,10 @@ train --epochs 3 --out ...
         )
     payload = load_checkpoint(checkpoint)
     config = check_training_payload(payload, checkpoint=str(checkpoint))
+    # After the content checks: a damaged file is reported as such, whatever its name.
+    if checkpoint.name != CHECKPOINT_NAME:
+        raise ParameterError(
+            f"--resume takes a run folder or its checkpoint.pt, not {str(path)!r}: "
+            f"the run would go on writing {run_dir / CHECKPOINT_NAME}, another file"
+        )
     return ResumeRun(run_dir=run_dir, checkpoint=checkpoint, payload=payload, config=config)

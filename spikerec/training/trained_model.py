@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
+from spikerec.data.fingerprint import check_model_data, with_normalisation
 from spikerec.data.loading import DatasetSplits, Split
-from spikerec.errors import CheckpointError, DatasetError, ParameterError
+from spikerec.errors import CheckpointError, ParameterError
 from spikerec.recognition.recognizer import Recognizer
 from spikerec.training.checkpoints import load_checkpoint
 from spikerec.training.config import load_splits
 from spikerec.training.loop import TrainConfig, build_model
+from spikerec.training.resume import check_model_payload
 
 #: The splits of a dataset a trained model can be scored on.
 SPLITS: tuple[str, ...] = ("test", "val", "train")
@@ -69,8 +71,9 @@ def load_model(checkpoint: str | os.PathLike[str]) -> TrainedModel:
     Raises
     ------
     CheckpointError
-        One line naming the file: missing, truncated, corrupt, not spikerec's, or
-        holding weights that do not fit the configuration it records.
+        One line naming the file: missing, truncated, corrupt, not spikerec's, a
+        dataset description without a name or sizes, or weights that do not fit the
+        configuration it records or hold NaN or infinite values (the tensor named).
 
     Examples
     --------
@@ -99,29 +102,23 @@ def load_model(checkpoint: str | os.PathLike[str]) -> TrainedModel:
     torch.Size([4, 2, 10])
     """
     payload = load_checkpoint(checkpoint)
-    try:
-        config = TrainConfig.from_dict(payload["config"])
-        meta = payload["dataset"]
-        model = build_model(
-            config, in_channels=int(meta["image_shape"][0]), n_classes=int(meta["n_classes"])
-        )
-        model.load_state_dict(payload["best_model"])
-    except KeyError as error:
-        raise CheckpointError(
-            f"checkpoint {str(checkpoint)!r} is not a usable spikerec model: missing key {error}"
-        ) from None
-    except (TypeError, ValueError, RuntimeError) as error:
-        # the weights or the recorded config do not fit (load_state_dict: RuntimeError)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(
-            f"checkpoint {str(checkpoint)!r} is not a usable spikerec model ({first[:160]})"
-        ) from None
+    # Every key, the config, the dataset description and the best weights (finite,
+    # fitting the model the config describes) are checked, with the file named.
+    config, meta = check_model_payload(payload, checkpoint=str(checkpoint))
+    model = build_model(
+        config, in_channels=int(meta["image_shape"][0]), n_classes=int(meta["n_classes"])
+    )
+    model.load_state_dict(payload["best_model"])
     model.eval()
     return TrainedModel(model, config, meta)
 
 
 def matching_dataset(
-    trained: TrainedModel, data: str | None = None, data_root: str | None = None
+    trained: TrainedModel,
+    data: str | None = None,
+    data_root: str | None = None,
+    *,
+    checkpoint: str = "the checkpoint",
 ) -> DatasetSplits:
     """The dataset to score ``trained`` on, checked against what it was trained on.
 
@@ -134,12 +131,16 @@ def matching_dataset(
         the same image shape and at most as many classes fits.
     data_root : str, optional
         Folder of downloaded datasets (default: the one of the training run).
+    checkpoint : str
+        The checkpoint's path, for the messages.
 
     Returns
     -------
     DatasetSplits
         Split with the training run's seed and fractions, so the training dataset's
-        test split is the one the run was scored on.
+        test split is the one the run was scored on; normalised with the training
+        data's mean and std (what the model's first layer expects), not the new
+        data's own.
 
     Raises
     ------
@@ -158,22 +159,17 @@ def matching_dataset(
     >>> matching_dataset(trained, "digits")
     Traceback (most recent call last):
     ...
-    spikerec.errors.DatasetError: dataset 'digits' has images of shape (1, 8, 8) (C, H, W) but ...
+    spikerec.errors.DatasetError: dataset 'digits' has images of 8x8 (1 channel) but the model \
+in the checkpoint was trained on 12x12 (1 channel)
     """
     _, config, meta = trained
+    if data is None and not meta.get("name"):
+        raise CheckpointError(f"{checkpoint} does not name its dataset; pass the data to use")
     name = data if data is not None else meta["name"]
     dataset = load_splits(config, data=name, data_root=data_root)
-    expected = tuple(int(v) for v in meta["image_shape"])
-    if tuple(dataset.image_shape) != expected:
-        raise DatasetError(
-            f"dataset {name!r} has images of shape {tuple(dataset.image_shape)} (C, H, W) but "
-            f"the model was trained on {expected}"
-        )
-    if dataset.n_classes > int(meta["n_classes"]):
-        raise DatasetError(
-            f"dataset {name!r} has {dataset.n_classes} classes but the model has "
-            f"{int(meta['n_classes'])} outputs"
-        )
+    check_model_data(meta, dataset, checkpoint=checkpoint)
+    if "mean" in meta and "std" in meta:
+        dataset = with_normalisation(dataset, meta["mean"], meta["std"], tolerance=1e-6)
     return dataset
 
 
