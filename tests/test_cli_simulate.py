@@ -116,3 +116,43 @@ def test_integrator_convergence_script_measures_the_orders(tmp_path, capsys):
     }
     assert abs(orders["euler"] - 1.0) < 0.3 and abs(orders["rk4"] - 4.0) < 0.3
     assert (_only_run_dir(tmp_path) / "convergence.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize("kind", ["step", "poisson"])
+def test_simulate_figure_draws_what_drives_the_neuron(kind, tmp_path, monkeypatch):
+    """Two panels: the membrane (threshold and reset labelled), and the input raster or
+    the step current itself; the title counts spikes in good English."""
+    from spikerec.commands import simulate as simulate_command
+    from spikerec.lif.params import LIFParams
+
+    figures = []
+    import spikerec.plotting as plotting
+
+    real_save = plotting.save_figure
+
+    def keep(fig, path, **kwargs):
+        figures.append(fig)
+        return real_save(fig, path, **kwargs)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    config = simulate_command.TraceConfig(
+        input=kind, duration_ms=60.0, current=1.02, step_on_ms=5.0, rate_hz=5.0, n_inputs=50
+    )
+    params = LIFParams()
+    result = simulate_command.run_membrane_trace(params, config)
+    simulate_command.write_membrane_trace(result, params, config, tmp_path)
+    (fig,) = figures
+    membrane_ax, input_ax = fig.axes
+    labels = [t.get_text() for t in membrane_ax.get_legend().get_texts()]
+    assert any(text.startswith("threshold") for text in labels)
+    assert any(text.startswith("reset") for text in labels)
+    n_spikes = int(result.grid.spikes.sum())
+    title = membrane_ax.get_title()
+    assert title.endswith(f"{n_spikes} spike" + ("" if n_spikes == 1 else "s"))
+    if kind == "step":
+        assert input_ax.get_ylabel() == "input current (a.u.)"
+        (line,) = input_ax.get_lines()
+        assert max(line.get_ydata()) == pytest.approx(1.02)
+    else:
+        assert "raster" in input_ax.get_title()
+    assert input_ax.get_xlabel() == "time (ms)"

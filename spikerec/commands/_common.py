@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from spikerec.resources import check_threads
-from spikerec.run_folders import atomic_write, atomic_write_json
+from spikerec.run_folders import atomic_write_json
 from spikerec.training.evaluation import EvalResult
 
 __all__ = ["apply_threads", "check_threads", "eval_summary", "save_figure", "write_json"]
@@ -27,8 +27,12 @@ def write_json(path: Path, content: Any) -> Path:
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Atomically write a matplotlib figure as a 120 dpi PNG."""
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    """Atomically write a matplotlib figure in the format of its extension
+    (:func:`spikerec.plotting.save_figure`; imported here so that the commands that
+    draw nothing never load matplotlib)."""
+    from spikerec.plotting import save_figure as save
+
+    return save(fig, path)
 
 
 def eval_summary(result: EvalResult, class_names: list[str] | tuple[str, ...]) -> dict[str, Any]:

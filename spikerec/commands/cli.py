@@ -200,7 +200,8 @@ def _simulate(args: argparse.Namespace) -> int:
     done = simulate.run(
         simulate.SimulateOptions(_lif_params(args), trace, integrator=args.integrator, out=args.out)
     )
-    print(f"{done.n_spikes} output spikes in {done.duration_ms:g} ms ({done.rate_hz:.1f} Hz)")
+    spikes = "1 output spike" if done.n_spikes == 1 else f"{done.n_spikes} output spikes"
+    print(f"{spikes} in {done.duration_ms:g} ms ({done.rate_hz:.1f} Hz)")
     for path in done.files:
         print(f"wrote {path}")
     return 0

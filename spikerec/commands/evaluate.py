@@ -15,13 +15,7 @@ from typing import Any
 from spikerec.commands._common import eval_summary, save_figure, write_json
 from spikerec.run_folders import atomic_write_text, discard_on_failure, new_run_dir
 from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
-from spikerec.training.preflight import check_evaluation_run
-from spikerec.training.trained_model import (
-    check_split,
-    get_split,
-    load_model,
-    matching_dataset,
-)
+from spikerec.training.trained_model import check_split, load_model, split_to_score
 
 
 @dataclass(frozen=True)
@@ -114,9 +108,9 @@ def run_evaluation(
     """
     trained = load_model(checkpoint)
     model, config, meta = trained
-    dataset = matching_dataset(trained, data, data_root, checkpoint=str(checkpoint))
-    check_evaluation_run(config, dataset.image_shape, data=dataset.name)
-    part = get_split(dataset, split)
+    dataset, part = split_to_score(
+        trained, split, data=data, data_root=data_root, checkpoint=str(checkpoint)
+    )
     n_classes = int(meta["n_classes"])
     result = evaluate(
         model,

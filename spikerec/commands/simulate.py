@@ -159,7 +159,13 @@ def write_membrane_trace(
     integrator: str = "exact",
 ) -> list[Path]:
     """Write ``membrane_trace.png``, ``membrane_trace.csv`` and ``config.json`` into ``out_dir``."""
-    from spikerec.plotting import new_figure, plot_membrane_trace, plot_raster
+    from spikerec.plotting import (
+        new_figure,
+        plot_input_current,
+        plot_membrane_trace,
+        plot_raster,
+        save_figure,
+    )
 
     grid = result.grid
     csv_path = out_dir / "membrane_trace.csv"
@@ -177,14 +183,19 @@ def write_membrane_trace(
     atomic_write(csv_path, write_csv)
 
     raster = config.input == "poisson"
-    fig, axes = new_figure(
-        2 if raster else 1,
-        height_ratios=[2, 1] if raster else None,
-        figsize=(9.0, 6.0 if raster else 4.0),
-    )
+    # Two panels either way: the membrane, and what drives it (the input raster, or
+    # the step current itself).
+    fig, axes = new_figure(2, height_ratios=[2, 1], figsize=(9.0, 6.0), sharex=True)
     t = np.concatenate([[0.0], grid.t_ms])
     v = np.concatenate([[params.v_rest], grid.v[:, 0]])
-    plot_membrane_trace(t, v, v_th=params.v_th, spike_times_ms=grid.spike_times_ms(), ax=axes[0])
+    plot_membrane_trace(
+        t,
+        v,
+        v_th=params.v_th,
+        v_reset=params.v_reset if params.reset != "none" else None,
+        spike_times_ms=grid.spike_times_ms(),
+        ax=axes[0],
+    )
     n_spikes = int(grid.spikes.sum())
     source = (
         f"{config.n_inputs} Poisson inputs at {config.rate_hz:g} Hz"
@@ -194,14 +205,20 @@ def write_membrane_trace(
     )
     axes[0].set_title(
         f"LIF neuron, tau_mem = {params.tau_mem_ms:g} ms, dt = {params.dt_ms:g} ms, "
-        f"{integrator} integrator; {source}; {n_spikes} spikes",
+        f"{integrator} integrator; {source}; {n_spikes} spike{'' if n_spikes == 1 else 's'}",
         fontsize="medium",
     )
+    axes[0].set_xlabel("")  # shared with the panel below
     if raster:
         plot_raster(result.input_neuron, result.input_times_ms, ax=axes[1], max_neurons=200)
         axes[1].set_title("input raster (first 200 of the V4 inputs)", fontsize="small")
-    png_path = out_dir / "membrane_trace.png"
-    atomic_write(png_path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    else:
+        t_start = grid.t_ms - params.dt_ms  # the current is held over each step
+        plot_input_current(
+            np.append(t_start, grid.t_ms[-1]), np.append(result.x, result.x[-1]), ax=axes[1]
+        )
+        axes[1].set_title("input current (held over each step)", fontsize="small")
+    png_path = save_figure(fig, out_dir / "membrane_trace.png")
 
     cfg_path = atomic_write_text(
         out_dir / "config.json",

@@ -24,13 +24,7 @@ from spikerec.errors import ParameterError
 from spikerec.run_folders import atomic_write_text, discard_on_failure, new_run_dir
 from spikerec.training.config import TrainConfig
 from spikerec.training.evaluation import eval_generator, predict
-from spikerec.training.preflight import check_evaluation_run
-from spikerec.training.trained_model import (
-    check_split,
-    get_split,
-    load_model,
-    matching_dataset,
-)
+from spikerec.training.trained_model import check_split, load_model, split_to_score
 
 
 @dataclass(frozen=True)
@@ -136,9 +130,9 @@ def run_trace(
         raise ParameterError(
             f"trace needs a checkpoint with a 'lif' head, this one has {config.head!r}"
         )
-    dataset = matching_dataset(trained, data, data_root, checkpoint=str(checkpoint))
-    check_evaluation_run(config, dataset.image_shape, data=dataset.name)
-    part = get_split(dataset, split)
+    dataset, part = split_to_score(
+        trained, split, data=data, data_root=data_root, checkpoint=str(checkpoint)
+    )
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(part.labels):
         raise ParameterError(
             f"index={index!r} must be in [0, {len(part.labels)}) for the {split} split"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -195,41 +196,39 @@ def check_resume_data(
             "run; resuming without checking that the data are the ones it started on"
         )
     fp = check_fingerprint(stored, checkpoint=checkpoint)
-    now = data_fingerprint(dataset)
-    intro = f"the data differ from the data {checkpoint} was trained on"
+    first = next(_differences(fp, data_fingerprint(dataset)), None)
+    if first is not None:
+        raise DatasetError(f"the data differ from the data {checkpoint} was trained on: {first}")
+    return None
+
+
+def _differences(fp: dict[str, Any], now: dict[str, Any]) -> Iterator[str]:
+    """What differs between a stored fingerprint and the data now, most telling first:
+    image shape, classes, split sizes, normalisation, content."""
     if list(fp["image_shape"]) != now["image_shape"]:
-        raise DatasetError(
-            f"{intro}: images are {_shape_text(now['image_shape'])}, the run started on "
+        yield (
+            f"images are {_shape_text(now['image_shape'])}, the run started on "
             f"{_shape_text(fp['image_shape'])}"
         )
     if fp["n_classes"] != now["n_classes"]:
-        raise DatasetError(
-            f"{intro}: {now['n_classes']} classes, the run started with {fp['n_classes']}"
-        )
+        yield f"{now['n_classes']} classes, the run started with {fp['n_classes']}"
     if list(fp["class_names"]) != now["class_names"]:
-        raise DatasetError(
-            f"{intro}: class names {now['class_names']}, the run started with "
-            f"{list(fp['class_names'])}"
-        )
+        yield (f"class names {now['class_names']}, the run started with {list(fp['class_names'])}")
     for split in SPLITS:
         if fp["sizes"][split] != now["sizes"][split]:
-            raise DatasetError(
-                f"{intro}: the {split} split holds {now['sizes'][split]} images, the run "
-                f"started with {fp['sizes'][split]}"
+            yield (
+                f"the {split} split holds {now['sizes'][split]} images, the run started "
+                f"with {fp['sizes'][split]}"
             )
     for key in ("mean", "std"):
         if [float(v) for v in fp[key]] != now[key]:
-            raise DatasetError(
-                f"{intro}: the normalisation {key} is {now[key]}, the run started with "
-                f"{list(fp[key])}"
-            )
+            yield f"the normalisation {key} is {now[key]}, the run started with {list(fp[key])}"
     for split in SPLITS:
         if fp["sha256"][split] != now["sha256"][split]:
-            raise DatasetError(
-                f"{intro}: the {split} split holds other images or labels (same shape and "
-                f"sizes, different SHA-256); resume with the files the run started on"
+            yield (
+                f"the {split} split holds other images or labels (same shape and sizes, "
+                "different SHA-256); resume with the files the run started on"
             )
-    return None
 
 
 def check_model_data(meta: object, dataset: DatasetSplits, *, checkpoint: str) -> None:

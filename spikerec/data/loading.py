@@ -401,6 +401,18 @@ class _Official:
     scale: float
     class_names: tuple[str, ...]
 
+    @classmethod
+    def gray_bytes(
+        cls,
+        train_x: np.ndarray,
+        train_y: np.ndarray,
+        test_x: np.ndarray,
+        test_y: np.ndarray,
+        class_names: tuple[str, ...],
+    ) -> _Official:
+        """From grey images ``uint8 [N, H, W]`` (pixels 0..255) and their labels."""
+        return cls(train_x[:, None], train_y, test_x[:, None], test_y, 255.0, class_names)
+
 
 # ---------------------------------------------------------------- embedded sets
 
@@ -575,14 +587,7 @@ def _load_idx_folder(name: str, folder_text: str) -> _Official:
         n_classes,
         f"test (t10k-labels-idx1-ubyte; n_classes = {n_classes} from the max training label)",
     )
-    return _Official(
-        train_images=train_x[:, None],
-        train_labels=train_y,
-        test_images=test_x[:, None],
-        test_labels=test_y,
-        scale=255.0,
-        class_names=tuple(str(c) for c in range(n_classes)),
-    )
+    return _Official.gray_bytes(train_x, train_y, test_x, test_y, tuple(map(str, range(n_classes))))
 
 
 # ---------------------------------------------------------------- torchvision
@@ -701,14 +706,7 @@ def _load_torchvision_mnist(name: str, root: Path, download: bool) -> _Official:
     class_names = tuple(str(c) for c in cls.classes)
     _check_label_range(name, train_y, len(class_names), "training")
     _check_label_range(name, test_y, len(class_names), "test")
-    return _Official(
-        train_images=train_x[:, None],
-        train_labels=train_y,
-        test_images=test_x[:, None],
-        test_labels=test_y,
-        scale=255.0,
-        class_names=class_names,
-    )
+    return _Official.gray_bytes(train_x, train_y, test_x, test_y, class_names)
 
 
 def _diagnose_mnist(name: str, raw: Path, exc: BaseException) -> NoReturn:

@@ -69,6 +69,19 @@ DECODERS: Registry[DecoderFn] = Registry(
 )
 
 
+def check_outputs(spikes: torch.Tensor, membrane: torch.Tensor) -> int:
+    """Refuse output spikes and membranes that are not both ``[T, B, C]`` tensors of one
+    shape (one line naming the argument); return ``T``."""
+    check_tensor("spikes", spikes, "[T, B, C]", ndim=3)
+    check_tensor("membrane", membrane, "[T, B, C]", ndim=3)
+    if spikes.shape != membrane.shape:
+        raise ParameterError(
+            f"spikes and membrane must both be [T, B, C], got {tuple(spikes.shape)} "
+            f"and {tuple(membrane.shape)}"
+        )
+    return spikes.shape[0]
+
+
 def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") -> Decoded:
     """Turn output spikes and membranes ``[T, B, C]`` into classes.
 
@@ -87,13 +100,7 @@ def decode(spikes: torch.Tensor, membrane: torch.Tensor, method: str = "count") 
     >>> decode(spk, mem)  # silent: class 1 from its membrane, not class 0
     Decoded(prediction=tensor([1]), silent=tensor([True]))
     """
-    check_tensor("spikes", spikes, "[T, B, C]", ndim=3)
-    check_tensor("membrane", membrane, "[T, B, C]", ndim=3)
-    if spikes.shape != membrane.shape:
-        raise ParameterError(
-            f"spikes and membrane must both be [T, B, C], got {tuple(spikes.shape)} "
-            f"and {tuple(membrane.shape)}"
-        )
+    check_outputs(spikes, membrane)
     if spikes.device != membrane.device:
         raise ParameterError(
             f"spikes are on {spikes.device} but membrane on {membrane.device}; "

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from spikerec.errors import ParameterError
-from spikerec.recognition.decoders import DECODERS, decode
+from spikerec.recognition.decoders import DECODERS, check_outputs, decode
 from spikerec.recognition.recognizer import Recognizer
-from spikerec.validation import check_tensor
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -97,7 +96,7 @@ class EarlyExit:
         Tensor [B] of int64
             Number of steps each image runs.
         """
-        _check_outputs(spikes, membrane)
+        check_outputs(spikes, membrane)
         leaders = prefix_predictions(spikes, membrane, "count")  # [T, B]
         return self._exits(spikes.cumsum(dim=0), leaders)
 
@@ -137,17 +136,6 @@ DEFAULT_SWEEP: tuple[EarlyExit, ...] = tuple(
 """Rules of the accuracy-SynOps curve: margins 1-6 spikes x patience 1-5 steps."""
 
 
-def _check_outputs(spikes: torch.Tensor, membrane: torch.Tensor) -> int:
-    check_tensor("spikes", spikes, "[T, B, C]", ndim=3)
-    check_tensor("membrane", membrane, "[T, B, C]", ndim=3)
-    if spikes.shape != membrane.shape:
-        raise ParameterError(
-            f"spikes and membrane must both be [T, B, C], got {tuple(spikes.shape)} "
-            f"and {tuple(membrane.shape)}"
-        )
-    return spikes.shape[0]
-
-
 def prefix_predictions(
     spikes: torch.Tensor, membrane: torch.Tensor, decoder: str = "count"
 ) -> torch.Tensor:
@@ -161,7 +149,7 @@ def prefix_predictions(
     >>> prefix_predictions(spikes, spikes.clone()).flatten().tolist()
     [0, 0, 1]
     """
-    _check_outputs(spikes, membrane)
+    check_outputs(spikes, membrane)
     return torch.stack(
         [
             decode(spikes[: t + 1], membrane[: t + 1], decoder).prediction

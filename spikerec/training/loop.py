@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
+from spikerec.data.loading import Split
 from spikerec.data.transforms import augment_normalized
 from spikerec.errors import ParameterError, SpikerecWarning, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
@@ -305,16 +306,19 @@ def train(
             labels.shape[0],
         )
 
+    def score(split: Split) -> EvalResult:
+        return evaluate(
+            model,
+            split.images,
+            split.labels,
+            n_classes=n_classes,
+            decoder=config.decoder,
+            generator=eval_generator(config),
+        )
+
     def validate() -> EvalResult:
         with diverged_if_nonfinite(state.epoch + 1):
-            return evaluate(
-                model,
-                dataset.val.images,
-                dataset.val.labels,
-                n_classes=n_classes,
-                decoder=config.decoder,
-                generator=eval_generator(config),
-            )
+            return score(dataset.val)
 
     run_epochs(
         model,
@@ -335,14 +339,7 @@ def train(
 
     model.load_state_dict(best_weights)
     val = validate()
-    test = evaluate(
-        model,
-        dataset.test.images,
-        dataset.test.labels,
-        n_classes=n_classes,
-        decoder=config.decoder,
-        generator=eval_generator(config),
-    )
+    test = score(dataset.test)
     if checkpoint is not None:
         checkpoint(payload())
     return TrainResult(model=model, config=config, state=state, test=test, val=val)

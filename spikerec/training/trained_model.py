@@ -17,6 +17,7 @@ from spikerec.recognition.recognizer import Recognizer
 from spikerec.training.checkpoints import load_checkpoint
 from spikerec.training.config import load_splits
 from spikerec.training.loop import TrainConfig, build_model
+from spikerec.training.preflight import check_evaluation_run
 from spikerec.training.resume import check_model_payload
 
 #: The splits of a dataset a trained model can be scored on.
@@ -173,6 +174,33 @@ in the checkpoint was trained on 12x12 (1 channel)
     return dataset
 
 
+def split_to_score(
+    trained: TrainedModel,
+    split: str,
+    *,
+    data: str | None = None,
+    data_root: str | None = None,
+    checkpoint: str = "the checkpoint",
+) -> tuple[DatasetSplits, Split]:
+    """The dataset (:func:`matching_dataset`) and its split ``split`` to score ``trained``
+    on, after the size checks of :func:`spikerec.training.preflight.check_evaluation_run`
+    (a checkpoint may ask for more steps than this machine can hold).
+
+    Examples
+    --------
+    >>> config = TrainConfig(data="synthetic", n_steps=4)
+    >>> meta = {"name": "synthetic", "image_shape": [1, 12, 12], "n_classes": 10}
+    >>> trained = TrainedModel(build_model(config, in_channels=1, n_classes=10), config, meta)
+    >>> dataset, val = split_to_score(trained, "val")
+    >>> dataset.name, len(val)
+    ('synthetic', 60)
+    """
+    check_split(split)
+    dataset = matching_dataset(trained, data, data_root, checkpoint=checkpoint)
+    check_evaluation_run(trained.config, dataset.image_shape, data=dataset.name)
+    return dataset, get_split(dataset, split)
+
+
 def check_split(split: str) -> str:
     """``split`` if it names a split (:data:`SPLITS`), else a one-line ParameterError."""
     if split not in SPLITS:
@@ -192,4 +220,12 @@ def get_split(dataset: DatasetSplits, split: str) -> Split:
     return getattr(dataset, check_split(split))
 
 
-__all__ = ["SPLITS", "TrainedModel", "get_split", "load_model", "matching_dataset"]
+__all__ = [
+    "SPLITS",
+    "TrainedModel",
+    "check_split",
+    "get_split",
+    "load_model",
+    "matching_dataset",
+    "split_to_score",
+]
