@@ -299,10 +299,19 @@ def refractory_end_ms(t_spike_ms: float, t_ref_ms: float) -> float:
     return t_spike_ms + t_ref_ms if t_ref_ms > 0 else -math.inf
 
 
+def input_ignored_until(end_ms: float) -> float:
+    """The latest arrival time ignored by a refractory period ending at ``end_ms``
+    (:func:`refractory_end_ms`): the end itself, within :data:`TIME_RTOL`; ``-inf``
+    when there is no refractory period. Input at ``t_ms`` is ignored iff
+    ``t_ms <= input_ignored_until(end_ms)`` (:func:`ignores_input_at`); an event loop
+    computes this once per spike and compares floats per event."""
+    return end_ms + time_tolerance(end_ms) if end_ms != -math.inf else -math.inf
+
+
 def ignores_input_at(t_ms: float, end_ms: float) -> bool:
     """Whether input arriving at ``t_ms`` falls in a refractory period ending at ``end_ms``
     (:func:`refractory_end_ms`), the end included, within :data:`TIME_RTOL`."""
-    return end_ms != -math.inf and t_ms <= end_ms + time_tolerance(end_ms)
+    return t_ms <= input_ignored_until(end_ms)
 
 
 def hold_refractory(v_pre: Value, v_held: Value, free: Value) -> Value:
@@ -322,6 +331,7 @@ def next_refractory_left(left: Value, spiked: Value, steps: int) -> Value:
 
 __all__ = [
     "RESETS",
+    "input_ignored_until",
     "STEP_ORDER",
     "TIME_RTOL",
     "NoReset",

@@ -85,18 +85,18 @@ def simulate_event_driven(
     bias_crosses = v_inf > v_th
     t = 0.0
     v = params.v_rest if v0 is None else float(v0)
-    refractory_until = -math.inf
+    refractory_until = ignored_until = -math.inf
     spikes: list[float] = []
     knots = _Knots(v)
+    fires = rules.fires  # bound once: the loop below runs once per input event
 
     def fire(t_now: float, v_now: float) -> None:
         """Spike at ``t_now`` from ``v_now >= v_th``: record, reset, start refractoriness."""
-        nonlocal v, refractory_until
+        nonlocal v, refractory_until, ignored_until
         spikes.append(t_now)
-        v, refractory_until = (
-            rules.after_reset(params, v_now),
-            rules.refractory_end_ms(t_now, t_ref),
-        )
+        v = rules.after_reset(params, v_now)
+        refractory_until = rules.refractory_end_ms(t_now, t_ref)
+        ignored_until = rules.input_ignored_until(refractory_until)
         knots.add(t_now, v_now, v, held=t_ref > 0)
 
     def relax_to(t_stop: float) -> None:
@@ -108,7 +108,7 @@ def simulate_event_driven(
                 if t == refractory_until:
                     knots.add(t, v, v, held=False)
                 continue
-            if rules.fires(v, v_th):
+            if fires(v, v_th):
                 fire(t, v)
                 continue
             t_cross = math.inf
@@ -128,9 +128,9 @@ def simulate_event_driven(
             t, v = t_jump, v_inf + (v - v_inf) * decay_k  # fast path: free decay
         else:
             relax_to(t_jump)
-        if not rules.ignores_input_at(t_jump, refractory_until):
+        if t_jump > ignored_until:  # rules.ignores_input_at, precomputed per spike
             peak = v + jump
-            if rules.fires(peak, v_th):
+            if fires(peak, v_th):
                 fire(t_jump, peak)
             else:
                 v = peak
