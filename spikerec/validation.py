@@ -36,6 +36,31 @@ def real_number(name: str, value: object) -> float:
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
+def check_integer(name: str, value: object, *, minimum: int = 1) -> None:
+    """Refuse ``value`` unless it is an int (a bool is not one) >= ``minimum``.
+
+    The message names ``name``, the value and the rule: ``epochs=0 must be a positive
+    integer`` (``minimum`` 1), ``seed=-1 must be an integer >= 0`` (``minimum`` 0).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ParameterError(f"{name}={value!r} must be {rule}")
+
+
+def check_finite(name: str, value: object, *, allow_zero: bool = False) -> None:
+    """Refuse ``value`` unless it is a finite int or float > 0 (>= 0 with ``allow_zero``).
+
+    The message names ``name``, the value and the rule: ``lr=0 must be a finite number > 0``.
+    """
+    if not (
+        isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    ):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ParameterError(f"{name}={value!r} must be a finite number {bound}")
+
+
 def fits_float32(name: str, value: float, *, reciprocal: bool = False) -> None:
     """Refuse a finite number that overflows float32 (``|value|`` above 3.4e38), or with
     ``reciprocal`` whose ``1 / value`` does (a time constant that divides).

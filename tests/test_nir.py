@@ -315,6 +315,29 @@ def test_round_trip_gives_identical_spikes_and_membranes(tmp_path, gen, v4_spike
     torch.testing.assert_close(back.synapses.bias, head.synapses.bias, rtol=1e-14, atol=1e-16)
 
 
+def test_a_head_trained_with_the_default_settings_exports_and_reads_right(tmp_path):
+    """``spikerec train``'s defaults give a head NIR can carry: the checkpoint's model,
+    exported, runs spike for spike in spikerec, snntorch and norse."""
+    from spikerec.commands.train import run_training
+    from spikerec.training.config import TrainConfig
+    from spikerec.training.evaluation import eval_generator
+    from spikerec.training.trained_model import load_model
+
+    config = TrainConfig(data="synthetic", epochs=1, n_steps=10)
+    assert config.reset == TrainConfig().reset == "zero"
+    run_dir, _ = run_training(config, out_root=tmp_path / "runs", progress=False)
+    model, config, _ = load_model(run_dir)
+    graph = export_nir(model, tmp_path / "head.nir")  # no allow_nonstandard_reset needed
+    images = load_dataset("synthetic", seed=0).test.images[:16]
+    with torch.no_grad():
+        v4 = model(images, eval_generator(config)).v4_spikes
+        ours = model.head(v4)
+    assert ours.spikes.sum() > 0
+    assert torch.equal(import_nir(tmp_path / "head.nir")(v4).spikes, ours.spikes)
+    assert torch.equal(_run_snntorch(_snntorch_import(graph), v4)[0], ours.spikes)
+    assert torch.equal(_run_norse(_norse_import(graph, dt=DISCRETE_DT_S), v4), ours.spikes)
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_round_trip_of_a_recognizer_trained_for_a_few_steps(tmp_path, gen, form):
     model = build_recognizer(

@@ -5,7 +5,8 @@ An entry (:class:`Entry`) is one classifier of the comparison. It knows its
 counts (``ops_kind``: ``SOP`` synaptic events of a spiking head, ``MAC``
 multiply-accumulates otherwise), which other entry's trained model it scores
 (``reuses``: ``svm-v4`` reads the V4 features of the ``softmax`` CNN), and how to
-run on one seed's splits (:meth:`Entry.run`). :data:`ENTRIES` holds them by name;
+run on one seed's splits (:meth:`Entry.run`, given them as :class:`RunInputs`).
+:data:`ENTRIES` holds them by name;
 a new entry is one :class:`Entry` subclass (or instance) plus one line there.
 
 - ``lif``: the LIF output layer on V4 spikes;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ import torch
 
 from spikerec.compare.baselines.fit import evaluate_classifier, fit_classifier
 from spikerec.compare.baselines.rnn import build_sequence_model
-from spikerec.compare.baselines.svm import FittedSVM, fit_svm, unit_features, unit_pixels
+from spikerec.compare.baselines.svm import fit_svm, unit_features, unit_pixels
 from spikerec.compare.stats import decision_latency
 from spikerec.data.loading import DatasetSplits
 from spikerec.data.splits import stratified_subsample
@@ -88,6 +90,33 @@ Trained = dict[str, Recognizer]
 
 
 @dataclass(frozen=True)
+class RunInputs:
+    """What an entry runs on: one seed's (augmented) splits and the models trained on them.
+
+    The arguments of :func:`spikerec.compare.harness.run_entry` (less the entry's
+    name), as :meth:`Entry.run` receives them.
+
+    Attributes
+    ----------
+    dataset : DatasetSplits
+        Train on ``dataset.train`` (stopping on ``dataset.val``), score on ``dataset.test``.
+    config : CompareConfig
+    seed : int
+    trained : dict of str to Recognizer
+        The recognisers trained so far on these splits: a neural entry adds its
+        model, an entry that ``reuses`` one looks it up there.
+    progress : bool
+        Show the training progress bar of a neural entry.
+    """
+
+    dataset: DatasetSplits
+    config: CompareConfig
+    seed: int
+    trained: Trained
+    progress: bool = False
+
+
+@dataclass(frozen=True)
 class Entry(ABC):
     """One classifier of the comparison.
 
@@ -120,34 +149,34 @@ class Entry(ABC):
             )
 
     @abstractmethod
-    def run(
-        self,
-        dataset: DatasetSplits,
-        config: CompareConfig,
-        seed: int,
-        *,
-        trained: Trained,
-        progress: bool = False,
-    ) -> EntryResult:
-        """Train on ``dataset.train`` (stopping on ``dataset.val``), score on ``dataset.test``.
+    def run(self, inputs: RunInputs) -> EntryResult:
+        """Train on ``inputs.dataset.train`` (stopping on its ``val``), score on its ``test``.
 
-        ``trained`` collects the recognisers trained on these splits: a neural
-        entry adds its model, an entry that ``reuses`` one looks it up there.
+        ``inputs.trained`` collects the recognisers trained on these splits: a
+        neural entry adds its model, an entry that ``reuses`` one looks it up there.
         """
 
-    def _result(
+    def _scored(
         self,
-        seed: int,
-        scores: EvalResult,
+        inputs: RunInputs,
+        score: Callable[[], EvalResult],
         *,
         train_time_s: float,
-        inference_time_per_image_s: float,
         ops_per_image: float,
         details: dict[str, Any],
     ) -> EntryResult:
+        """The result of the trained entry whose ``score()`` scores the test split.
+
+        ``score()`` is timed: its seconds per test image are the inference time.
+        """
+        started = time.perf_counter()
+        scores = score()
+        inference_time_per_image_s = (time.perf_counter() - started) / max(
+            1, len(inputs.dataset.test)
+        )
         return EntryResult(
             entry=self.name,
-            seed=seed,
+            seed=inputs.seed,
             accuracy=scores.accuracy,
             correct=scores.correct(),
             per_class_accuracy=scores.per_class_accuracy(),
@@ -230,31 +259,14 @@ class RecognizerEntry(Entry):
     kind: str = "neural"
     time_course: bool = False
 
-    def run(
-        self,
-        dataset: DatasetSplits,
-        config: CompareConfig,
-        seed: int,
-        *,
-        trained: Trained,
-        progress: bool = False,
-    ) -> EntryResult:
+    def run(self, inputs: RunInputs) -> EntryResult:
+        dataset, config, seed = inputs.dataset, inputs.config, inputs.seed
         train_config = TrainConfig.from_dict(
             {**asdict(config.train), "head": self.name, "data": dataset.name, "seed": seed}
         )
-        result = train(train_config, dataset, progress=progress)
+        result = train(train_config, dataset, progress=inputs.progress)
         model, test = result.model, dataset.test
-        trained[self.name] = model
-        started = time.perf_counter()
-        scores = evaluate(
-            model,
-            test.images,
-            test.labels,
-            n_classes=dataset.n_classes,
-            decoder=train_config.decoder,
-            generator=eval_generator(train_config),
-        )
-        infer = (time.perf_counter() - started) / len(test.labels)
+        inputs.trained[self.name] = model
         details: dict[str, Any] = {
             "epochs_run": result.state.epoch,
             "best_epoch": result.state.best_epoch,
@@ -281,11 +293,18 @@ class RecognizerEntry(Entry):
                 decoder=train_config.decoder,
                 generator=eval_generator(train_config),
             )
-        return self._result(
-            seed,
-            scores,
+        # Every evaluation draws from its own eval_generator: the order does not matter.
+        return self._scored(
+            inputs,
+            lambda: evaluate(
+                model,
+                test.images,
+                test.labels,
+                n_classes=dataset.n_classes,
+                decoder=train_config.decoder,
+                generator=eval_generator(train_config),
+            ),
             train_time_s=result.state.train_time_s,
-            inference_time_per_image_s=infer,
             ops_per_image=ops,
             details=details,
         )
@@ -298,15 +317,8 @@ class SequenceEntry(Entry):
     kind: str = "sequence"
     ops_kind: str = "MAC"
 
-    def run(
-        self,
-        dataset: DatasetSplits,
-        config: CompareConfig,
-        seed: int,
-        *,
-        trained: Trained,
-        progress: bool = False,
-    ) -> EntryResult:
+    def run(self, inputs: RunInputs) -> EntryResult:
+        dataset, config = inputs.dataset, inputs.config
         model = build_sequence_model(
             self.name,
             dataset.image_shape,
@@ -318,20 +330,16 @@ class SequenceEntry(Entry):
             model,
             dataset.train,
             dataset.val,
-            replace(config.sequence, seed=seed),
+            replace(config.sequence, seed=inputs.seed),
             n_classes=dataset.n_classes,
         )
         test = dataset.test
-        started = time.perf_counter()
-        scores = evaluate_classifier(
-            fit.model, test.images, test.labels, n_classes=dataset.n_classes
-        )
-        infer = (time.perf_counter() - started) / len(test.labels)
-        return self._result(
-            seed,
-            scores,
+        return self._scored(
+            inputs,
+            lambda: evaluate_classifier(
+                fit.model, test.images, test.labels, n_classes=dataset.n_classes
+            ),
             train_time_s=fit.train_time_s,
-            inference_time_per_image_s=infer,
             ops_per_image=model.macs_per_image(),
             details={
                 "epochs_run": fit.epochs_run,
@@ -356,54 +364,31 @@ class SVMEntry(Entry):
     ops_kind: str = "MAC"
     kernel: str = "rbf"
 
-    def run(
-        self,
-        dataset: DatasetSplits,
-        config: CompareConfig,
-        seed: int,
-        *,
-        trained: Trained,
-        progress: bool = False,
-    ) -> EntryResult:
-        keep = stratified_subsample(dataset.train.labels.numpy(), config.svm_max_train, seed)
+    def run(self, inputs: RunInputs) -> EntryResult:
+        dataset, seed = inputs.dataset, inputs.seed
+        keep = stratified_subsample(dataset.train.labels.numpy(), inputs.config.svm_max_train, seed)
         train_y, test_y = dataset.train.labels.numpy()[keep], dataset.test.labels.numpy()
         if self.reuses is None:
             train_x = unit_pixels(dataset.train.images[torch.as_tensor(keep)], *_norm(dataset))
             test_x = unit_pixels(dataset.test.images, *_norm(dataset))
             scaling = "pixels in [0, 1] (the dataset's per-channel normalisation undone)"
         else:
-            model = trained.get(self.reuses)
+            model = inputs.trained.get(self.reuses)
             if model is None:  # no task trained it on these splits: train it here
-                ENTRIES.get(self.reuses).run(
-                    dataset, config, seed, trained=trained, progress=progress
-                )
-                model = trained[self.reuses]
+                ENTRIES.get(self.reuses).run(inputs)
+                model = inputs.trained[self.reuses]
             train_x, test_x = unit_features(
                 _features(model, dataset.train.images[torch.as_tensor(keep)]),
                 _features(model, dataset.test.images),
             )
             scaling = f"V4 features of the {self.reuses!r} model / their training maximum"
         fitted = fit_svm(train_x, train_y, kernel=self.kernel, seed=seed)
-        return self._score(fitted, test_x, test_y, seed, dataset.n_classes, scaling)
-
-    def _score(
-        self,
-        fitted: FittedSVM,
-        test_x: np.ndarray,
-        test_y: np.ndarray,
-        seed: int,
-        n_classes: int,
-        scaling: str,
-    ) -> EntryResult:
-        started = time.perf_counter()
-        prediction = fitted.predict(test_x)
-        infer = (time.perf_counter() - started) / max(1, test_y.size)
-        scores = EvalResult.from_predictions(prediction, test_y, n_classes=n_classes)
-        return self._result(
-            seed,
-            scores,
+        return self._scored(
+            inputs,
+            lambda: EvalResult.from_predictions(
+                fitted.predict(test_x), test_y, n_classes=dataset.n_classes
+            ),
             train_time_s=fitted.train_time_s,
-            inference_time_per_image_s=infer,
             ops_per_image=fitted.ops_per_image,
             details={"scaling": scaling, **fitted.details},
         )

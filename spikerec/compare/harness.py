@@ -34,7 +34,7 @@ from spikerec.compare.config import (
     REFERENCE_ENTRY,
     CompareConfig,
 )
-from spikerec.compare.entries import EntryResult, Trained, lif_time_course
+from spikerec.compare.entries import EntryResult, RunInputs, Trained, lif_time_course
 from spikerec.compare.stats import mcnemar_test, mean_confidence_interval
 from spikerec.data.loading import DatasetSplits, Split
 from spikerec.data.splits import stratified_fraction
@@ -66,13 +66,13 @@ def run_entry(
     trained: Trained,
     progress: bool = False,
 ) -> EntryResult:
-    """One entry on one seed's (augmented) splits: ``ENTRIES.get(entry).run(...)``.
+    """One entry on one seed's (augmented) splits: ``ENTRIES.get(entry).run(RunInputs(...))``.
 
     ``trained`` collects the recognisers trained so far on these splits, so that an
     entry that reuses another's model (``svm-v4`` the ``softmax`` CNN) finds it
     instead of training its own.
     """
-    return ENTRIES.get(entry).run(dataset, config, seed, trained=trained, progress=progress)
+    return ENTRIES.get(entry).run(RunInputs(dataset, config, seed, trained, progress))
 
 
 def seed_splits(

@@ -24,13 +24,18 @@ def _fmt_p(p: float | None) -> str:
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
+def _table_head(columns: str) -> list[str]:
+    """The first two lines of a Markdown table: ``columns`` (joined by ``" | "``), the rule."""
+    rule = " | ".join("---" for _ in columns.split(" | "))
+    return [f"| {columns} |", f"| {rule} |"]
+
+
 def table_lines(rows: list[dict[str, Any]]) -> list[str]:
     """The results table in Markdown, one row per entry."""
-    lines = [
-        "| entry | accuracy (mean) | 95 % CI | McNemar p vs lif | only lif / only entry correct "
-        "| train s | inference ms/img | ops/img | silent |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = _table_head(
+        "entry | accuracy (mean) | 95 % CI | McNemar p vs lif | only lif / only entry correct "
+        "| train s | inference ms/img | ops/img | silent"
+    )
     for r in rows:
         p = r.get("mcnemar_p_vs_lif")
         label = r.get("label", r["entry"])
@@ -64,11 +69,10 @@ def terminal_table(rows: list[dict[str, Any]]) -> str:
 
 def effects_lines(effects: Sequence[dict[str, Any]]) -> list[str]:
     """The accuracy change of each augmentation against ``none`` / ``classic``, in Markdown."""
-    lines = [
-        "| entry | augmentation | vs | Δ accuracy (mean) | 95 % CI | per seed | McNemar p "
-        "| only aug / only vs correct |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = _table_head(
+        "entry | augmentation | vs | Δ accuracy (mean) | 95 % CI | per seed | McNemar p "
+        "| only aug / only vs correct"
+    )
     for e in effects:
         per_seed = ", ".join(f"{100 * d:+.1f}" for d in e["delta_per_seed"])
         lines.append(
@@ -99,11 +103,7 @@ def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) 
         f"Training split: {fraction}; {augment}; validation and test splits untouched.",
     ]
     if records and (config.train_fraction < 1.0 or config.augment != ("none",)):
-        lines += [
-            "",
-            "| seed | augmentation | real images | added images | time s |",
-            "| --- | --- | --- | --- | --- |",
-        ]
+        lines += ["", *_table_head("seed | augmentation | real images | added images | time s")]
         lines += [
             f"| {r.seed} | {r.method} | {r.n_real} | {r.n_added} | {r.time_s:.1f} |"
             for r in records
@@ -118,8 +118,7 @@ def augmentation_lines(config: CompareConfig, records: Sequence[AugmentRecord]) 
             "labels the generated images (chance = 1 / classes); diversity = per-class "
             "pixel spread of generated over real images (0 = collapse).",
             "",
-            "| seed | judge on generated | judge on real val | diversity |",
-            "| --- | --- | --- | --- |",
+            *_table_head("seed | judge on generated | judge on real val | diversity"),
         ]
         for r in gan:
             q = r.quality

@@ -12,7 +12,6 @@ so a seed reproduces the augmented split.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,8 +23,7 @@ from spikerec.compare.baselines.gan import GANConfig, gan_quality, sample_images
 from spikerec.data.loading import DatasetSplits, Split
 from spikerec.data.transforms import affine as affine  # noqa: F401  (re-exported)
 from spikerec.data.transforms import from_pixels, random_affine, to_pixels
-from spikerec.errors import ParameterError
-from spikerec.validation import parse_name_list
+from spikerec.validation import check_finite, parse_name_list
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "classic", "gan")
 _STREAM_TAGS = {"classic": 1, "gan": 2}
@@ -170,8 +168,7 @@ def augment_training(
     (840, 420, True)
     """
     method = parse_augmentations([method])[0]
-    if not (isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio > 0):
-        raise ParameterError(f"augment ratio={ratio!r} must be a finite number > 0")
+    check_finite("augment ratio", ratio)
     train = dataset.train
     if method == "none":
         return dataset, AugmentRecord(seed=seed, method="none", n_real=len(train), n_added=0)

@@ -18,10 +18,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data.loading import Split
-from spikerec.errors import ParameterError, TrainingDiverged
+from spikerec.errors import TrainingDiverged
 from spikerec.recognition.recognizer import init_parameters
 from spikerec.training.epochs import BatchTotals, TrainState, check_patience, run_epochs, snapshot
 from spikerec.training.evaluation import EvalResult
+from spikerec.validation import check_finite, check_integer
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,12 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
+            check_integer(name, getattr(self, name))
         check_patience(self.patience)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ParameterError(f"seed={self.seed!r} must be an integer >= 0")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"lr={self.lr!r} must be a finite number > 0")
+        check_integer("seed", self.seed, minimum=0)
+        check_finite("lr", self.lr)
         for name in ("weight_decay", "max_grad_norm"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+            check_finite(name, getattr(self, name), allow_zero=True)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from spikerec.compare.baselines.fit import (
 )
 from spikerec.data.loading import Split
 from spikerec.errors import ParameterError
+from spikerec.validation import check_finite, check_integer
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,8 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         for name in ("latent_dim", "width", "steps", "batch_size", "judge_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"gan {name}={value!r} must be a positive integer")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"gan lr={self.lr!r} must be a finite number > 0")
+            check_integer(f"gan {name}", getattr(self, name))
+        check_finite("gan lr", self.lr)
         if not (isinstance(self.real_label, (int, float)) and 0.5 < self.real_label <= 1.0):
             raise ParameterError(f"gan real_label={self.real_label!r} must be in (0.5, 1]")
 
