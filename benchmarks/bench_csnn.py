@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import sys
 
 import common
 import snntorch as snn
@@ -124,25 +123,19 @@ def spikes_of(net: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return net(images)
 
 
-def make_batch(batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed + 1)
-    return torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, 10, (batch,), generator=g)
+make_batch = common.make_batch
 
 
-class Trainer:
-    """One peer's network, optimiser and batch; ``step()`` is one training step."""
+class Trainer(common.Trainer):
+    """One peer's network, optimiser and batch; ``step()`` is one training step
+    (cross-entropy on the output spike counts)."""
 
     def __init__(self, peer: str, n_steps: int, images: torch.Tensor, labels: torch.Tensor,
                  seed: int) -> None:  # fmt: skip
-        self.net = build(peer, n_steps, seed)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=LR)
-        self.images, self.labels = images, labels
+        super().__init__(build(peer, n_steps, seed), images, labels, lr=LR)
 
-    def step(self) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        counts = spikes_of(self.net, self.images)[2].sum(0)
-        F.cross_entropy(counts, self.labels).backward()
-        self.opt.step()
+    def logits(self) -> torch.Tensor:
+        return spikes_of(self.net, self.images)[2].sum(0)
 
 
 def agreement(n_steps: int, images: torch.Tensor, labels: torch.Tensor,
@@ -192,50 +185,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     common.add_common_args(parser)
     parser.add_argument("--steps", type=int, default=10, help="T (default 10)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32)")
-    args = parser.parse_args(argv)
-    if args.batch is None:
-        args.batch = 8 if args.quick else 32
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 5
-    if args.warmup is None:
-        args.warmup = 1
-    return args
+    return common.fill_defaults(
+        parser.parse_args(argv), batch=(8, 32), rounds=(3, 5), warmup=(1, 1)
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parse_args(argv)
-    setup = common.setup_process(args.threads)
-    print("== (e) training step of the example CSNN: conv -> LIF -> pool -> conv -> LIF -> pool "
-          "-> Linear -> LIF, + Adam")  # fmt: skip
-    print(common.describe_machine(common.machine_info(), setup))
+    common.start(args.threads, "== (e) training step of the example CSNN: conv -> LIF -> pool "
+                 "-> conv -> LIF -> pool -> Linear -> LIF, + Adam")  # fmt: skip
     print(f"batch {args.batch}, T = {args.steps}; {args.rounds} interleaved rounds after "
           f"{args.warmup} warm-up step(s), medians")  # fmt: skip
     result: dict[str, object] = {"name": "csnn", "checks": [], "ratios": [], "times": {}}
     images, labels = make_batch(args.batch, args.seed)
-    checks = agreement(args.steps, images, labels, args.seed)
-    result["checks"] = checks
-    print(common.checks_table(checks))
-    if not all(c["ok"] for c in checks):
+    if not common.report_checks(result, agreement(args.steps, images, labels, args.seed)):
         print("peers disagree; not timing them")
         return result
     trainers = {p: Trainer(p, args.steps, images, labels, args.seed) for p in PEERS}
-    times = common.time_interleaved(
-        {p: t.step for p, t in trainers.items()}, rounds=args.rounds, warmup=args.warmup
+    result["times"], ips = common.time_trainers(
+        trainers, args.batch, rounds=args.rounds, warmup=args.warmup
     )
-    ips = {p: args.batch / t["median_s"] for p, t in times.items()}
-    result["times"] = {p: t["median_s"] for p, t in times.items()}
-    print(common.table([(p, 1e3 * times[p]["median_s"], ips[p]) for p in PEERS],
-                       ["peer", "median ms/step", "images/s"]))  # fmt: skip
-    ratios = [
+    common.report_ratios(result, [
         common.ratio_row(f"(e) T={args.steps}", "images/s spikerec/snntorch",
                          ips["spikerec"] / ips["snntorch"],
                          "example CSNN training step: speed-up over snntorch's time loop"),
-    ]  # fmt: skip
-    result["ratios"] = ratios
-    print(common.ratios_table(ratios))
+    ])  # fmt: skip
     return result
 
 
 if __name__ == "__main__":
-    out = main(sys.argv[1:])
-    sys.exit(0 if all(c["ok"] for c in out.get("checks", [])) else 1)
+    common.run_script(main)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import sys
 import time
 from collections.abc import Callable
 
@@ -48,6 +47,7 @@ RATE = 0.1
 SLOPE = 25.0
 PEERS = ("spikerec", "snntorch", "snntorch_hoisted", "floor")
 GRAD_TOL = 1e-4  # float32, max|diff| / max|grad|
+TITLE = "== (a) output layer: V4 spikes -> Linear(3136 -> 10) -> 10 LIF, forward + backward"
 
 
 class Workload:
@@ -136,14 +136,13 @@ def agreement(work: Workload, n_steps: int) -> list[dict[str, object]]:
     return rows
 
 
-def memory_child(args: argparse.Namespace) -> None:
-    """One forward + backward of one peer in this fresh process; print peak RSS."""
+def memory_child(args: argparse.Namespace) -> dict[str, object]:
+    """One forward + backward of one peer in this fresh process; print peak RSS.
+    Returns an empty result (the parent reads the printed one)."""
     common.setup_process(args.threads)
     work = Workload(args.memory_child_steps, args.batch, args.seed)
-    baseline = common.rss_mib()
-    work.step(args.memory_child)()
-    peak = common.peak_rss_mib()
-    common.emit_child_result({"baseline_mib": baseline, "peak_mib": peak})
+    common.emit_step_memory(work.step(args.memory_child))
+    return {}
 
 
 MEMORY_PEERS = ("spikerec", "snntorch", "floor")
@@ -151,17 +150,9 @@ MEMORY_PEERS = ("spikerec", "snntorch", "floor")
 
 def measure_memory(n_steps: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Peak RSS of one forward + backward of each peer, each in a fresh process."""
-    jobs = [
-        ("bench_output_layer.py", [
-            "--memory-child", peer,
-            "--memory-child-steps", str(n_steps),
-            "--batch", str(args.batch),
-            "--threads", str(args.threads),
-            "--seed", str(args.seed),
-        ])
-        for peer in MEMORY_PEERS
-    ]  # fmt: skip
-    return dict(zip(MEMORY_PEERS, common.run_children(jobs, parallel=args.jobs), strict=True))
+    return common.measure_memory_children(
+        "bench_output_layer.py", MEMORY_PEERS, args, "--memory-child-steps", str(n_steps)
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -175,18 +166,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--memory-child", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--memory-child-steps", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.steps is None:
-        args.steps = [25, 100]
-    if args.batch is None:
-        args.batch = 32 if args.quick else 128
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
-    if args.warmup is None:
-        args.warmup = 1 if args.quick else 2
-    if args.jobs is None:
-        args.jobs = 3 if args.quick else 1
-    return args
+    return common.fill_defaults(
+        parser.parse_args(argv),
+        steps=([25, 100], [25, 100]), batch=(32, 128), rounds=(3, 7), warmup=(1, 2), jobs=(3, 1),
+    )  # fmt: skip
 
 
 def compiled_spikerec(work: Workload) -> tuple[Callable[[], object], float]:
@@ -211,11 +194,8 @@ def compiled_spikerec(work: Workload) -> tuple[Callable[[], object], float]:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parse_args(argv)
     if args.memory_child:
-        memory_child(args)
-        return {}
-    setup = common.setup_process(args.threads)
-    print("== (a) output layer: V4 spikes -> Linear(3136 -> 10) -> 10 LIF, forward + backward")
-    print(common.describe_machine(common.machine_info(), setup))
+        return memory_child(args)
+    common.start(args.threads, TITLE)
     print(
         f"batch {args.batch}, input rate {RATE}, T in {args.steps}; "
         f"{args.rounds} interleaved rounds after {args.warmup} warm-up call(s), medians"
@@ -223,10 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     result: dict[str, object] = {"name": "output_layer", "checks": [], "ratios": [], "times": {}}
     for n_steps in args.steps:
         work = Workload(n_steps, args.batch, args.seed)
-        checks = agreement(work, n_steps)
-        result["checks"] += checks
-        print(common.checks_table(checks))
-        if not all(c["ok"] for c in checks):
+        if not common.report_checks(result, agreement(work, n_steps)):
             print(f"T={n_steps}: peers disagree; not timing them")
             continue
         fns = {peer: work.step(peer) for peer in PEERS}
@@ -258,11 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             ))  # fmt: skip
         if not args.no_memory:
             mem = measure_memory(n_steps, args)
-            step_mib = {p: m["peak_mib"] - m["baseline_mib"] for p, m in mem.items()}
             result["memory"] = {**result.get("memory", {}), f"T={n_steps}": mem}
-            rows = [(p, m["baseline_mib"], m["peak_mib"], step_mib[p]) for p, m in mem.items()]
-            headers = ["peer (fresh process)", "before MiB", "peak MiB", "step MiB"]
-            print(common.table(rows, headers))
+            step_mib = common.memory_table(mem)
             ratios += [
                 common.ratio_row(w, "step memory snntorch/spikerec",
                                  step_mib["snntorch"] / max(step_mib["spikerec"], 1e-3),
@@ -274,11 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                                  mem["snntorch"]["peak_mib"] / mem["spikerec"]["peak_mib"],
                                  "whole-process peak RSS incl. torch and inputs"),
             ]  # fmt: skip
-        result["ratios"] += ratios
-        print(common.ratios_table(ratios))
+        common.report_ratios(result, ratios)
     return result
 
 
 if __name__ == "__main__":
-    out = main(sys.argv[1:])
-    sys.exit(0 if all(c["ok"] for c in out.get("checks", [])) else 1)
+    common.run_script(main)

@@ -22,7 +22,6 @@ Run on its own: ``python benchmarks/bench_reference_sim.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import common
 import numpy as np
@@ -107,30 +106,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     common.add_common_args(parser)
     parser.add_argument("--t-end-ms", type=float, default=None, help="duration (default 200)")
-    args = parser.parse_args(argv)
-    if args.t_end_ms is None:
-        args.t_end_ms = 50.0 if args.quick else 200.0
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 5
-    if args.warmup is None:
-        args.warmup = 0 if args.quick else 1
-    return args
+    return common.fill_defaults(
+        parser.parse_args(argv), t_end_ms=(50.0, 200.0), rounds=(2, 5), warmup=(0, 1)
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parse_args(argv)
-    setup = common.setup_process(args.threads)
-    print("== (d) reference simulation: 1 LIF neuron, 3136 Poisson inputs at 10 Hz, delta synapses")
-    print(common.describe_machine(common.machine_info(), setup))
+    common.start(
+        args.threads,
+        "== (d) reference simulation: 1 LIF neuron, 3136 Poisson inputs at 10 Hz, delta synapses",
+    )
     problem = Problem(args.t_end_ms, args.seed)
     print(f"{problem.t_end_ms:g} ms, {problem.n_events} input spikes moved onto the "
           f"{DT_MS} ms grid; {args.rounds} interleaved rounds after {args.warmup} warm-up "
           "call(s), medians")  # fmt: skip
     result: dict[str, object] = {"name": "reference_sim", "ratios": []}
-    checks = agreement(problem)
-    result["checks"] = checks
-    print(common.checks_table(checks))
-    if not all(c["ok"] for c in checks):
+    if not common.report_checks(result, agreement(problem)):
         print("simulators disagree; not timing them")
         return result
     fns = {"solve_ivp": problem.solve_ivp, "event_driven": problem.event_driven,
@@ -146,11 +138,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         common.ratio_row(w, "time solve_ivp/grid", med["solve_ivp"] / med["grid"],
                          f"grid (dt {DT_MS} ms, float64) speed-up over solve_ivp"),
     ]  # fmt: skip
-    result["ratios"] = ratios
-    print(common.ratios_table(ratios))
+    common.report_ratios(result, ratios)
     return result
 
 
 if __name__ == "__main__":
-    out = main(sys.argv[1:])
-    sys.exit(0 if all(c["ok"] for c in out.get("checks", [])) else 1)
+    common.run_script(main)

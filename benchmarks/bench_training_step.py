@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
 import common
 import snntorch as snn
@@ -60,6 +59,7 @@ LR = 1e-3
 # float64 throughout, but snntorch 1.0 returns float32 spikes, so its gradients carry
 # float32 rounding.
 GRAD_TOL = 1e-6
+TITLE = "== (b) training step: CNN front end -> 3136 V4 LIF -> Linear -> 10 LIF, + Adam"
 
 
 def conv_stack() -> nn.Sequential:
@@ -165,24 +165,18 @@ def build(peer: str, n_steps: int, seed: int) -> nn.Module:
 
 
 def make_batch(batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed + 1)
-    return torch.rand(batch, 1, 28, 28, generator=g), torch.randint(0, N_OUT, (batch,), generator=g)
+    return common.make_batch(batch, seed, N_OUT)
 
 
-class Trainer:
+class Trainer(common.Trainer):
     """One peer's network, optimiser and batch; ``step()`` is one training step."""
 
     def __init__(self, peer: str, n_steps: int, images: torch.Tensor, labels: torch.Tensor,
                  seed: int) -> None:  # fmt: skip
-        self.net = build(peer, n_steps, seed)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=LR)
-        self.images, self.labels = images, labels
+        super().__init__(build(peer, n_steps, seed), images, labels, lr=LR)
 
-    def step(self) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        logits = self.net(self.images)[0]
-        F.cross_entropy(logits, self.labels).backward()
-        self.opt.step()
+    def logits(self) -> torch.Tensor:
+        return self.net(self.images)[0]
 
 
 def grads_by_role(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -255,14 +249,14 @@ def _agreement(n_steps: int, images: torch.Tensor, labels: torch.Tensor, seed: i
     return rows
 
 
-def memory_child(args: argparse.Namespace) -> None:
-    """One training step of one peer in this fresh process; print peak RSS."""
+def memory_child(args: argparse.Namespace) -> dict[str, object]:
+    """One training step of one peer in this fresh process; print peak RSS.
+    Returns an empty result (the parent reads the printed one)."""
     common.setup_process(args.threads)
     images, labels = make_batch(args.batch, args.seed)
     trainer = Trainer(args.memory_child, args.memory_steps, images, labels, args.seed)
-    baseline = common.rss_mib()
-    trainer.step()
-    common.emit_child_result({"baseline_mib": baseline, "peak_mib": common.peak_rss_mib()})
+    common.emit_step_memory(trainer.step)
+    return {}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -278,17 +272,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="peers measured in (c) (default: all; --quick: all but snntorch_tutorial)",
     )  # fmt: skip
     parser.add_argument("--memory-child", choices=PEERS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.steps is None:
-        args.steps = 10 if args.quick else 25
-    if args.batch is None:
-        args.batch = 8 if args.quick else 128
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 5
-    if args.warmup is None:
-        args.warmup = 1
-    if args.jobs is None:
-        args.jobs = 3 if args.quick else 1
+    args = common.fill_defaults(
+        parser.parse_args(argv),
+        steps=(10, 25), batch=(8, 128), rounds=(3, 5), warmup=(1, 1), jobs=(3, 1),
+    )  # fmt: skip
     if args.memory_peers is None:
         args.memory_peers = [p for p in PEERS if not (args.quick and p == "snntorch_tutorial")]
     return args
@@ -297,11 +284,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parse_args(argv)
     if args.memory_child:
-        memory_child(args)
-        return {}
-    setup = common.setup_process(args.threads)
-    print("== (b) training step: CNN front end -> 3136 V4 LIF -> Linear -> 10 LIF, + Adam")
-    print(common.describe_machine(common.machine_info(), setup))
+        return memory_child(args)
+    common.start(args.threads, TITLE)
     result: dict[str, object] = {"name": "training_step", "checks": [], "ratios": [], "times": {}}
     images, labels = make_batch(args.batch, args.seed)
     if not args.no_time:
@@ -309,18 +293,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
               f"{args.warmup} warm-up step(s), medians")  # fmt: skip
         checks = agreement(args.steps, images, labels, args.seed,
                            ("snntorch_once", "snntorch_tutorial"))  # fmt: skip
-        result["checks"] += checks
-        print(common.checks_table(checks))
-        if all(c["ok"] for c in checks):
+        if common.report_checks(result, checks):
             trainers = {p: Trainer(p, args.steps, images, labels, args.seed) for p in PEERS}
-            times = common.time_interleaved(
-                {p: t.step for p, t in trainers.items()}, rounds=args.rounds, warmup=args.warmup
+            result["times"], ips = common.time_trainers(
+                trainers, args.batch, rounds=args.rounds, warmup=args.warmup
             )
-            ips = {p: args.batch / t["median_s"] for p, t in times.items()}
-            result["times"] = {p: t["median_s"] for p, t in times.items()}
             result["images_per_s"] = ips
-            print(common.table([(p, 1e3 * times[p]["median_s"], ips[p]) for p in PEERS],
-                               ["peer", "median ms/step", "images/s"]))  # fmt: skip
             w = f"(b) T={args.steps}"
             ratios = [
                 common.ratio_row(w, "images/s spikerec/snntorch_once",
@@ -332,32 +310,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 common.ratio_row(w, "images/s spikerec/cnn", ips["spikerec"] / ips["cnn"],
                                  "fraction of the plain CNN's speed (ceiling = 1)"),
             ]  # fmt: skip
-            result["ratios"] += ratios
-            print(common.ratios_table(ratios))
+            common.report_ratios(result, ratios)
         else:
             print("peers disagree; not timing them")
     if not args.no_memory:
         t_mem = args.memory_steps
         print(f"== (c) peak memory of one training step, T = {t_mem}, batch {args.batch}, "
               "each peer in a fresh process")  # fmt: skip
-        jobs = [
-            ("bench_training_step.py", [
-                "--memory-child", peer,
-                "--memory-steps", str(t_mem),
-                "--batch", str(args.batch),
-                "--threads", str(args.threads),
-                "--seed", str(args.seed),
-            ])
-            for peer in args.memory_peers
-        ]  # fmt: skip
-        found = common.run_children(jobs, parallel=args.jobs)
-        mem = dict(zip(args.memory_peers, found, strict=True))
-        step_mib = {p: m["peak_mib"] - m["baseline_mib"] for p, m in mem.items()}
+        mem = common.measure_memory_children(
+            "bench_training_step.py", args.memory_peers, args, "--memory-steps", str(t_mem)
+        )
         result["memory"] = mem
-        print(common.table(
-            [(p, m["baseline_mib"], m["peak_mib"], step_mib[p]) for p, m in mem.items()],
-            ["peer (fresh process)", "before MiB", "peak MiB", "step MiB"],
-        ))  # fmt: skip
+        step_mib = common.memory_table(mem)
         w = f"(c) T={t_mem}"
         ratios = []
         if "spikerec" in mem and "snntorch_once" in mem:
@@ -380,11 +344,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 w, "step memory spikerec/cnn", step_mib["spikerec"] / max(step_mib["cnn"], 1e-3),
                 "peak RSS growth vs the plain CNN (T = 1)",
             ))  # fmt: skip
-        result["ratios"] += ratios
-        print(common.ratios_table(ratios))
+        common.report_ratios(result, ratios)
     return result
 
 
 if __name__ == "__main__":
-    out = main(sys.argv[1:])
-    sys.exit(0 if all(c["ok"] for c in out.get("checks", [])) else 1)
+    common.run_script(main)

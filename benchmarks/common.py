@@ -298,3 +298,117 @@ def checks_table(checks: Sequence[dict[str, object]]) -> str:
 def ratios_table(ratios: Sequence[dict[str, object]]) -> str:
     rows = [(r["workload"], r["ratio"], r["value"], r["meaning"]) for r in ratios]
     return table(rows, ["workload", "ratio", "value", "meaning"])
+
+
+# ---------------------------------------------------------------------------
+# Script scaffolding shared by the bench_*.py scripts
+# ---------------------------------------------------------------------------
+
+
+def fill_defaults(
+    args: argparse.Namespace, **defaults: tuple[object, object]
+) -> argparse.Namespace:
+    """Set each option still ``None`` to its ``(quick, full)`` default; return ``args``."""
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    return args
+
+
+def start(threads: int, title: str) -> None:
+    """Set the process up (:func:`setup_process`) and print the title and the machine."""
+    setup = setup_process(threads)
+    print(title)
+    print(describe_machine(machine_info(), setup))
+
+
+def report_checks(result: dict[str, object], checks: list[dict[str, object]]) -> bool:
+    """Add ``checks`` to ``result["checks"]``, print them; True when all passed."""
+    result["checks"] = [*result.get("checks", []), *checks]
+    print(checks_table(checks))
+    return all(c["ok"] for c in checks)
+
+
+def report_ratios(result: dict[str, object], ratios: list[dict[str, object]]) -> None:
+    """Add ``ratios`` to ``result["ratios"]`` and print them."""
+    result["ratios"] = [*result.get("ratios", []), *ratios]
+    print(ratios_table(ratios))
+
+
+def time_trainers(
+    trainers: dict[str, object], batch: int, *, rounds: int, warmup: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Time every trainer's ``step`` (:func:`time_interleaved`), print a table.
+
+    Returns the median seconds per step and the images per second of each peer.
+    """
+    times = time_interleaved({p: t.step for p, t in trainers.items()}, rounds=rounds, warmup=warmup)
+    med = {p: t["median_s"] for p, t in times.items()}
+    ips = {p: batch / s for p, s in med.items()}
+    print(table([(p, 1e3 * med[p], ips[p]) for p in trainers],
+                ["peer", "median ms/step", "images/s"]))  # fmt: skip
+    return med, ips
+
+
+class Trainer:
+    """A network, its Adam optimiser and one batch; ``step()`` is one training step
+    (cross-entropy on :meth:`logits`)."""
+
+    def __init__(self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                 lr: float) -> None:  # fmt: skip
+        self.net = net
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.images, self.labels = images, labels
+
+    def logits(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(self.logits(), self.labels).backward()
+        self.opt.step()
+
+
+def make_batch(batch: int, seed: int, n_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform 28x28 images and random labels from a generator seeded ``seed + 1``."""
+    g = torch.Generator().manual_seed(seed + 1)
+    images = torch.rand(batch, 1, 28, 28, generator=g)
+    return images, torch.randint(0, n_classes, (batch,), generator=g)
+
+
+def emit_step_memory(step: Callable[[], object]) -> None:
+    """In a memory child: run ``step`` once and emit the RSS before and the peak after."""
+    baseline = rss_mib()
+    step()
+    emit_child_result({"baseline_mib": baseline, "peak_mib": peak_rss_mib()})
+
+
+def measure_memory_children(
+    script: str, peers: Sequence[str], args: argparse.Namespace, *extra: str
+) -> dict[str, dict[str, float]]:
+    """Peak RSS of each peer, each in a fresh ``script --memory-child PEER *extra`` process."""
+    jobs = [
+        (script, [
+            "--memory-child", peer,
+            *extra,
+            "--batch", str(args.batch),
+            "--threads", str(args.threads),
+            "--seed", str(args.seed),
+        ])
+        for peer in peers
+    ]  # fmt: skip
+    return dict(zip(peers, run_children(jobs, parallel=args.jobs), strict=True))
+
+
+def memory_table(mem: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Print each fresh process's RSS before and at peak; return each step's growth (MiB)."""
+    step_mib = {p: m["peak_mib"] - m["baseline_mib"] for p, m in mem.items()}
+    rows = [(p, m["baseline_mib"], m["peak_mib"], step_mib[p]) for p, m in mem.items()]
+    print(table(rows, ["peer (fresh process)", "before MiB", "peak MiB", "step MiB"]))
+    return step_mib
+
+
+def run_script(main: Callable[[list[str]], dict[str, object]]) -> None:
+    """``python benchmarks/bench_x.py``: run ``main``, exit 1 when any check failed."""
+    out = main(sys.argv[1:])
+    sys.exit(0 if all(c["ok"] for c in out.get("checks", [])) else 1)

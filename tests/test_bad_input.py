@@ -19,17 +19,19 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _datasets import idx_folder, synthetic_subset
+from _refusals import raised
 
 from spikerec import LIF, LIFParams, LIFState, init_lif_state, lif_sequence, lif_step
 from spikerec.commands.cli import main
 from spikerec.data.idx import write_idx
-from spikerec.data.loading import MNIST_FILES, Split, load_dataset
+from spikerec.data.loading import MNIST_FILES, load_dataset
 from spikerec.recognition.decoders import decode
 from spikerec.recognition.encoders import ENCODERS, LIFPopulationEncoder, make_encoder
 from spikerec.recognition.heads import AnalogSoftmaxHead, LIFHead, RateSoftmaxHead
@@ -349,9 +351,7 @@ TENSOR_CASES = {**STEP_CASES, **ENCODER_CASES, **HEAD_CASES, **RECOGNIZER_CASES}
 @pytest.mark.parametrize("case", list(TENSOR_CASES))
 def test_bad_tensors_are_refused(case):
     call, error, keyword = TENSOR_CASES[case]
-    with pytest.raises(error) as info:
-        call()
-    assert keyword in one_line(str(info.value))
+    assert keyword in one_line(str(raised(call, error)))
 
 
 # =============================================================================
@@ -406,19 +406,9 @@ def checkpoint(tmp_path_factory) -> Path:
     trainer the CLI uses. Read-only for the tests: each damages a copy."""
     folder = tmp_path_factory.mktemp("run")
     config = TrainConfig(data="synthetic", epochs=1, n_steps=2, batch_size=64)
-    full_data = load_dataset("synthetic", seed=config.seed)
-
-    def head(split: Split, n: int) -> Split:
-        return Split(split.images[:n].clone(), split.labels[:n].clone())
-
     # The first 64 / 20 / 20 images: a real training run, kept short. The checkpoint
     # records the name "synthetic", so evaluate and trace load the full set again.
-    data = replace(
-        full_data,
-        train=head(full_data.train, 64),
-        val=head(full_data.val, 20),
-        test=head(full_data.test, 20),
-    )
+    data = synthetic_subset(config.seed, train=64, val=20, test=20)
     path = folder / "checkpoint.pt"
     train(config, data, checkpoint=lambda p: save_checkpoint(path, p), progress=False)
     load_checkpoint(path)  # valid before any damage
@@ -666,13 +656,7 @@ def test_cli_refuses_bad_flags(argv, pattern, tmp_path, capsys):
 
 def write_idx_folder(folder: Path) -> None:
     """A valid MNIST-format folder: 100 training and 20 test images of 12 x 12."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    train_images, train_labels, test_images, test_labels = MNIST_FILES
-    write_idx(folder / train_images, rng.integers(0, 256, (100, 12, 12), dtype=np.uint8))
-    write_idx(folder / train_labels, (np.arange(100) % 10).astype(np.uint8))
-    write_idx(folder / test_images, rng.integers(0, 256, (20, 12, 12), dtype=np.uint8))
-    write_idx(folder / test_labels, (np.arange(20) % 10).astype(np.uint8))
+    idx_folder(folder, side=12, n=100, classes=10, n_test=20)
 
 
 def test_the_idx_folder_is_valid_before_damage(tmp_path):

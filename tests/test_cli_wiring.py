@@ -12,28 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from _datasets import idx_folder
 
 from spikerec.commands.cli import main
-from spikerec.data.idx import write_idx
-from spikerec.data.loading import MNIST_FILES
 from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
 
 FAST = ["--epochs", "1", "--n-steps", "2", "--batch-size", "32"]
-
-
-def idx_folder(folder: Path, *, side: int = 12, n: int = 60, classes: int = 3) -> str:
-    """An MNIST-format folder of random images (train and test files)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    images, labels, test_images, test_labels = MNIST_FILES
-    write_idx(folder / images, rng.integers(0, 256, (n, side, side), dtype=np.uint8))
-    write_idx(folder / labels, (np.arange(n) % classes).astype(np.uint8))
-    write_idx(folder / test_images, rng.integers(0, 256, (n // 4, side, side), dtype=np.uint8))
-    write_idx(folder / test_labels, (np.arange(n // 4) % classes).astype(np.uint8))
-    return f"idx:{folder}"
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:

@@ -120,28 +120,18 @@ def test_parse_entries():
 # ----------------------------------------------------------------------------- end to end
 
 
-def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
-    status = main(
-        [
-            "compare",
-            "--data",
-            "synthetic",
-            "--seeds",
-            "2",
-            "--epochs",
-            "1",
-            "--n-steps",
-            "6",
-            "--rnn-epochs",
-            "1",
-            "--no-progress",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+def _compare_run(tmp_path, args: str):
+    """Run ``spikerec compare --data synthetic ARGS`` (split at white space) into
+    ``tmp_path``; it must succeed. Returns its one run folder and the names of its files."""
+    argv = ["compare", "--data", "synthetic", *args.split(), "--no-progress"]
+    status = main([*argv, "--out", str(tmp_path)])
     assert status == 0
     (run_dir,) = list(tmp_path.iterdir())
-    names = {p.name for p in run_dir.iterdir()}
+    return run_dir, {p.name for p in run_dir.iterdir()}
+
+
+def test_tiny_compare_run_writes_every_output(tmp_path, capsys):
+    run_dir, names = _compare_run(tmp_path, "--seeds 2 --epochs 1 --n-steps 6 --rnn-epochs 1")
     assert {
         "results.json",
         "results.csv",
@@ -350,31 +340,11 @@ def test_compare_bad_augmentation_options_are_user_errors(tmp_path, capsys, argv
 
 
 def test_compare_with_sequence_entries_and_augmentations_writes_results(tmp_path, capsys):
-    status = main(
-        [
-            "compare",
-            "--data",
-            "synthetic",
-            "--heads",
-            "rnn",
-            "--seeds",
-            "2",
-            "--rnn-epochs",
-            "2",
-            "--augment",
-            "none,classic,gan",
-            "--gan-steps",
-            "5",
-            "--train-fraction",
-            "0.5",
-            "--no-progress",
-            "--out",
-            str(tmp_path),
-        ]
+    run_dir, names = _compare_run(
+        tmp_path,
+        "--heads rnn --seeds 2 --rnn-epochs 2 --augment none,classic,gan"
+        " --gan-steps 5 --train-fraction 0.5",
     )
-    assert status == 0
-    (run_dir,) = list(tmp_path.iterdir())
-    names = {p.name for p in run_dir.iterdir()}
     assert {"gan_samples_seed0.png", "gan_samples_seed1.png", "accuracy_bars.png"} <= names
     assert (run_dir / "gan_samples_seed0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = json.loads((run_dir / "results.json").read_text())

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +31,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from _datasets import idx_folder as _idx_folder
+from _datasets import synthetic_subset
+from _refusals import raised
 
 from spikerec import LIFParams, init_lif_state, lif_sequence, lif_step, simulate
 from spikerec.compare import CompareConfig
@@ -41,8 +45,7 @@ from spikerec.data.fingerprint import (
     data_fingerprint,
     with_normalisation,
 )
-from spikerec.data.idx import write_idx
-from spikerec.data.loading import MNIST_FILES, DatasetSplits, Split, load_dataset
+from spikerec.data.loading import DatasetSplits, Split, load_dataset
 from spikerec.errors import (
     CheckpointError,
     DatasetError,
@@ -160,10 +163,9 @@ STEP_CASES = {
 @pytest.mark.parametrize("case", list(STEP_CASES))
 def test_step_functions_refuse(case):
     call, error, keyword = STEP_CASES[case]
-    with pytest.raises(error) as info:
-        call()
-    assert keyword in one_line(str(info.value))
-    assert isinstance(info.value, SpikerecError)
+    exc = raised(call, error)
+    assert keyword in one_line(str(exc))
+    assert isinstance(exc, SpikerecError)
 
 
 def test_the_refused_euler_step_would_grow_without_bound():
@@ -277,9 +279,7 @@ SIMULATE_CASES = {
 @pytest.mark.parametrize("case", list(SIMULATE_CASES))
 def test_simulate_refuses(case):
     call, error, keyword = SIMULATE_CASES[case]
-    with pytest.raises(error) as info:
-        call()
-    assert keyword in one_line(str(info.value))
+    assert keyword in one_line(str(raised(call, error)))
 
 
 def test_simulate_with_valid_v0_follows_the_closed_form():
@@ -292,17 +292,6 @@ def test_simulate_with_valid_v0_follows_the_closed_form():
 # =============================================================================
 # Run identity: data fingerprints on resume and evaluation
 # =============================================================================
-
-
-def _idx_folder(folder: Path, *, side: int = 12, n: int = 60, classes: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    images, labels, test_images, test_labels = MNIST_FILES
-    write_idx(folder / images, rng.integers(0, 256, (n, side, side), dtype=np.uint8))
-    write_idx(folder / labels, (np.arange(n) % classes).astype(np.uint8))
-    write_idx(folder / test_images, rng.integers(0, 256, (n // 4, side, side), dtype=np.uint8))
-    write_idx(folder / test_labels, (np.arange(n // 4) % classes).astype(np.uint8))
-    return f"idx:{folder}"
 
 
 def _relabelled(ds: DatasetSplits) -> DatasetSplits:
@@ -322,25 +311,22 @@ def _one_pixel_changed(ds: DatasetSplits) -> DatasetSplits:
     return replace(ds, test=Split(images, ds.test.labels))
 
 
+def _other_idx(**changes) -> Callable[[Path, DatasetSplits], DatasetSplits]:
+    """Makes the other data: an IDX folder ``tmp_path / "b"`` like the original's
+    (``_idx_folder`` defaults) but for ``changes``."""
+    return lambda tmp, ds: load_dataset(_idx_folder(tmp / "b", **changes))
+
+
 # name -> (make the other data from (tmp_path, original), keyword of the message)
 DATA_CASES = {
     "28x28-replaced-by-32x32": (
-        lambda tmp, ds: load_dataset(_idx_folder(tmp / "b", side=32)),
+        _other_idx(side=32),
         "images are 32x32 (1 channel), the run started on 12x12 (1 channel)",
     ),
-    "more-classes": (
-        lambda tmp, ds: load_dataset(_idx_folder(tmp / "b", classes=4)),
-        "4 classes, the run started with 3",
-    ),
+    "more-classes": (_other_idx(classes=4), "4 classes, the run started with 3"),
     "class-names": (lambda tmp, ds: _relabelled(ds), "class names"),
-    "more-images": (
-        lambda tmp, ds: load_dataset(_idx_folder(tmp / "b", n=80)),
-        "the train split holds",
-    ),
-    "other-pixels-same-sizes": (
-        lambda tmp, ds: load_dataset(_idx_folder(tmp / "b", seed=1)),
-        "normalisation mean",
-    ),
+    "more-images": (_other_idx(n=80), "the train split holds"),
+    "other-pixels-same-sizes": (_other_idx(seed=1), "normalisation mean"),
     "two-labels-swapped": (lambda tmp, ds: _swap_two_train_labels(ds), "train split holds other"),
     "one-test-pixel": (lambda tmp, ds: _one_pixel_changed(ds), "test split holds other"),
 }
@@ -418,17 +404,7 @@ def test_other_data_can_be_normalised_as_the_model_was_trained(idx_data, tmp_pat
 @pytest.fixture(scope="module")
 def payload() -> dict:
     """The final payload of a real tiny run (synthetic subset, 2 epochs, 2 steps)."""
-    full_data = load_dataset("synthetic", seed=0)
-
-    def head(split: Split, n: int) -> Split:
-        return Split(split.images[:n].clone(), split.labels[:n].clone())
-
-    data = replace(
-        full_data,
-        train=head(full_data.train, 64),
-        val=head(full_data.val, 20),
-        test=head(full_data.test, 20),
-    )
+    data = synthetic_subset(0, train=64, val=20, test=20)
     payloads = []
     config = TrainConfig(data="synthetic", epochs=2, n_steps=2, batch_size=64, patience=5)
     train(config, data, checkpoint=payloads.append, progress=False)
@@ -711,9 +687,7 @@ THREAD_CASES = {
 @pytest.mark.parametrize("case", list(THREAD_CASES))
 def test_check_threads_refuses(case):
     value, error, keyword = THREAD_CASES[case]
-    with pytest.raises(error) as info:
-        check_threads(value)
-    assert keyword in one_line(str(info.value))
+    assert keyword in one_line(str(raised(lambda: check_threads(value), error)))
 
 
 def test_check_threads_accepts_up_to_four_per_core():
@@ -770,9 +744,7 @@ SIZE_CASES = {
 @pytest.mark.parametrize("case", list(SIZE_CASES))
 def test_run_sizes_are_refused_before_the_run(case):
     call, error, keyword = SIZE_CASES[case]
-    with pytest.raises(error) as info:
-        call()
-    assert keyword in one_line(str(info.value))
+    assert keyword in one_line(str(raised(call, error)))
 
 
 def test_ordinary_runs_pass_the_size_checks():

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _lif_reference import reset_membrane
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -118,12 +119,7 @@ def reference(
         v_new = np.where(free, v_new, v)  # refractory: held at the post-reset value
         fired = free & (v_new >= p.v_th)
         membrane[t], spikes[t] = v_new, fired
-        if p.reset == "subtract":
-            v = v_new - fired * (p.v_th - p.v_reset)
-        elif p.reset == "zero":
-            v = np.where(fired, p.v_reset, v_new)
-        else:
-            v = v_new
+        v = reset_membrane(v_new, fired, p)
         left = np.where(fired, hold, np.maximum(left - 1, 0))
     return spikes, membrane
 

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import pytest
+from _lif_reference import reset_membrane
 
 from spikerec import (
     LIFParams,
@@ -62,29 +63,20 @@ def numpy_reference(raster: np.ndarray, weights: np.ndarray, p: LIFParams):
         v_end = np.where(free, v_end, v)  # refractory: hold the post-reset membrane
         fired = free & (v_end >= p.v_th)
         trace[n], spikes[n] = v_end, fired
-        if p.reset == "subtract":
-            v = np.where(fired, v_end - (p.v_th - p.v_reset), v_end)
-        elif p.reset == "zero":
-            v = np.where(fired, p.v_reset, v_end)
-        else:
-            v = v_end
+        v = reset_membrane(v_end, fired, p)
         steps_left = np.where(fired, hold_steps, np.maximum(steps_left - 1, 0))
     return trace, spikes
+
+
+def _params(**fields) -> LIFParams:
+    """tau_mem 10 ms, v_rest 0.1, v_th 1 and ``fields``."""
+    return LIFParams(tau_mem_ms=10.0, v_rest=0.1, v_th=1.0, **fields)
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("t_ref_ms", [0.0, 1.5])
 def test_torch_step_matches_numpy_reference(reset, t_ref_ms, rng):
-    params = LIFParams(
-        tau_mem_ms=10.0,
-        dt_ms=0.5,
-        v_rest=0.1,
-        v_reset=-0.3,
-        v_th=1.0,
-        r_m=1.3,
-        t_ref_ms=t_ref_ms,
-        reset=reset,
-    )
+    params = _params(dt_ms=0.5, v_reset=-0.3, r_m=1.3, t_ref_ms=t_ref_ms, reset=reset)
     n_steps, n_in, n_out = 500, 200, 5
     raster = (rng.random((n_steps, n_in)) < 0.05).astype(np.float64)
     weights = rng.normal(0.12, 0.5, size=(n_in, n_out))
@@ -156,16 +148,7 @@ def test_grid_first_spike_in_same_step_as_solve_ivp(reset, rng):
 )
 def test_on_grid_delta_input_grid_event_driven_and_solve_ivp_agree(reset, t_ref_ms, rng):
     dt = 0.5  # binary fractions: k * dt and t_spike + t_ref are exact
-    params = LIFParams(
-        tau_mem_ms=10.0,
-        dt_ms=dt,
-        v_rest=0.1,
-        v_reset=-0.2,
-        v_th=1.0,
-        r_m=1.0,
-        t_ref_ms=t_ref_ms,
-        reset=reset,
-    )
+    params = _params(dt_ms=dt, v_reset=-0.2, r_m=1.0, t_ref_ms=t_ref_ms, reset=reset)
     n_steps, n_in, n_events = 400, 50, 1000
     t_end = n_steps * dt
     neuron = rng.integers(0, n_in, size=n_events)

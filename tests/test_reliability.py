@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import spikerec.training.loop as training
+from spikerec import run_folders
 from spikerec.commands.cli import EXIT_NUMERICAL_FAULT, main
 from spikerec.compare import CompareConfig, run_compare
 from spikerec.compare.report import write_compare_outputs
@@ -38,12 +39,8 @@ from spikerec.run_folders import (
     atomic_write_text,
     current_umask,
     discard_on_failure,
-    holds_results,
     new_run_dir,
-    remove_stale_temp_files,
-    resume_command,
     run_lock,
-    stale_temp_files,
     strict_json,
 )
 from spikerec.training.checkpoints import load_checkpoint, save_checkpoint
@@ -340,11 +337,11 @@ def test_sigkill_during_an_atomic_write_leaves_a_temp_file_that_resume_removes(t
     finally:
         if proc.poll() is None:
             proc.kill()
-    (debris,) = stale_temp_files(run)
+    (debris,) = run_folders.stale_temp_files(run)
     assert debris.name.startswith(".checkpoint.pt.") and debris.read_bytes() == b"half a checkpoint"
     (run / ".gitignore").write_text("*\n")  # other hidden files are not ours to remove
     (run / "notes.tmp").write_text("a user's file\n")
-    assert remove_stale_temp_files(run) == [debris]
+    assert run_folders.remove_stale_temp_files(run) == [debris]
     assert sorted(p.name for p in run.iterdir()) == [".gitignore", "checkpoint.pt", "notes.tmp"]
     assert (run / "checkpoint.pt").read_text() == "epoch 1\n"  # the complete one survived
 
@@ -435,9 +432,9 @@ def test_a_failed_run_leaves_its_folder_only_if_it_holds_work(case, tmp_path):
                 (run / name).write_text("{}")
             raise error("the run failed")
     assert run.exists() == kept
-    assert holds_results(run) == (kept and keep is None)
+    assert run_folders.holds_results(run) == (kept and keep is None)
     if kept:
-        assert resume_command(run) is not None  # something to resume: say how
+        assert run_folders.resume_command(run) is not None  # something to resume: say how
 
 
 def test_a_failure_of_a_kept_kind_keeps_even_a_config_only_folder(tmp_path):

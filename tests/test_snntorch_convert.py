@@ -13,6 +13,7 @@ import math
 import pytest
 import snntorch as snn
 import torch
+from _snntorch_run import run_snntorch
 from snntorch import surrogate as snn_surrogate
 
 from spikerec import LIF, ATan, FastSigmoid, LIFParams, Triangle
@@ -41,14 +42,9 @@ def big_jumps(gen) -> torch.Tensor:
 
 
 def run_leaky(leaky: snn.Leaky, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step a Leaky with explicit state from 0; spikes and mem, both [T, B, N]."""
-    mem = torch.zeros(inputs.shape[1:], dtype=inputs.dtype)
-    spikes, mems = [], []
-    for x_t in inputs:
-        spk, mem = leaky(x_t, mem)
-        spikes.append(spk)
-        mems.append(mem)
-    return torch.stack(spikes).to(F64), torch.stack(mems)
+    """Step a Leaky with explicit state from 0; spikes (float64) and mem, both [T, B, N]."""
+    spikes, mems = run_snntorch(leaky, inputs)
+    return spikes.to(F64), mems
 
 
 def post_reset(out, params: LIFParams, v_th: float | torch.Tensor = V_TH) -> torch.Tensor:

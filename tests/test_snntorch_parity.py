@@ -32,6 +32,7 @@ import math
 import pytest
 import snntorch as snn
 import torch
+from _snntorch_run import run_snntorch
 from snntorch import surrogate as snn_surrogate
 
 from spikerec import LIF, FastSigmoid, LIFParams
@@ -66,17 +67,6 @@ def delta_input(gen) -> torch.Tensor:
 def current_input(gen) -> torch.Tensor:
     """Held current [T, B, N]; r_m * I in [-1, 4), steady states above and below v_th."""
     return torch.empty(T, B, N, dtype=F64).uniform_(-0.5, 2.0, generator=gen)
-
-
-def run_snntorch(neuron: torch.nn.Module, inputs: torch.Tensor):
-    """Step an snntorch neuron by hand; return spikes [T,B,N] and mem [T,B,N]."""
-    mem = torch.zeros(inputs.shape[1:], dtype=inputs.dtype)
-    spikes, mems = [], []
-    for x_t in inputs:
-        spk, mem = neuron(x_t, mem)
-        spikes.append(spk)
-        mems.append(mem)
-    return torch.stack(spikes), torch.stack(mems)
 
 
 def beta() -> float:

@@ -10,16 +10,8 @@ import pytest
 import torch
 from snntorch import surrogate as snn_surrogate
 
-from spikerec import (
-    SURROGATES,
-    ATan,
-    FastSigmoid,
-    Sigmoid,
-    SuperSpike,
-    Surrogate,
-    Triangle,
-    get_surrogate,
-)
+from spikerec import ATan, FastSigmoid, Sigmoid, SuperSpike, Surrogate, Triangle
+from spikerec.lif.surrogates import SURROGATES, get_surrogate
 
 # (class, its one parameter, a non-default value of it)
 PARAMETER = {

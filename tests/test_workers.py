@@ -250,22 +250,26 @@ def _end(proc: subprocess.Popen, kids: set[int]) -> str:
     return proc.stderr.read().decode() if proc.stderr else ""
 
 
-def test_a_sigkilled_parent_leaves_no_worker_and_no_resource_tracker(tmp_path, no_children_left):
+def _signalled_parent_leaves_no_worker(tmp_path, sig: signal.Signals, *, tracker: bool) -> None:
+    """Send ``sig`` to a parent running two workers: it dies of it and no worker is left.
+    ``tracker``: first check that the parent also started multiprocessing's resource
+    tracker (which must be gone too)."""
     proc, kids = _start_parent(tmp_path)
-    assert len(kids) == 3  # two workers and multiprocessing's resource tracker
-    proc.send_signal(signal.SIGKILL)
+    if tracker:
+        assert len(kids) == 3  # two workers and multiprocessing's resource tracker
+    proc.send_signal(sig)
     _end(proc, kids)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -sig
     assert not any(alive(pid) for pid in kids)
+
+
+def test_a_sigkilled_parent_leaves_no_worker_and_no_resource_tracker(tmp_path, no_children_left):
+    _signalled_parent_leaves_no_worker(tmp_path, signal.SIGKILL, tracker=True)
 
 
 @pytest.mark.slow
 def test_a_sigtermed_parent_leaves_no_worker(tmp_path, no_children_left):
-    proc, kids = _start_parent(tmp_path)
-    proc.send_signal(signal.SIGTERM)
-    _end(proc, kids)
-    assert proc.returncode == -signal.SIGTERM
-    assert not any(alive(pid) for pid in kids)
+    _signalled_parent_leaves_no_worker(tmp_path, signal.SIGTERM, tracker=False)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from typing import Any
 
 from spikerec.commands._common import eval_summary, save_figure, write_json
 from spikerec.run_folders import atomic_write_text, discard_on_failure, new_run_dir
-from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
+from spikerec.training.evaluation import EvalResult, score_split
 from spikerec.training.trained_model import check_split, load_model, split_to_score
 
 
@@ -112,14 +112,7 @@ def run_evaluation(
         trained, split, data=data, data_root=data_root, checkpoint=str(checkpoint)
     )
     n_classes = int(meta["n_classes"])
-    result = evaluate(
-        model,
-        part.images,
-        part.labels,
-        n_classes=n_classes,
-        decoder=config.decoder,
-        generator=eval_generator(config),
-    )
+    result = score_split(model, part, config, n_classes)
     names = [str(c) for c in range(n_classes)]
     summary = {
         "checkpoint": str(checkpoint),

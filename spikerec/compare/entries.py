@@ -43,7 +43,7 @@ from spikerec.recognition.early_exit import evaluate_early_exit
 from spikerec.recognition.recognizer import Recognizer
 from spikerec.registry import Registry
 from spikerec.training.config import TrainConfig
-from spikerec.training.evaluation import EvalResult, eval_generator, evaluate
+from spikerec.training.evaluation import EvalResult, eval_generator, score_split
 from spikerec.training.loop import train
 
 if TYPE_CHECKING:
@@ -296,14 +296,7 @@ class RecognizerEntry(Entry):
         # Every evaluation draws from its own eval_generator: the order does not matter.
         return self._scored(
             inputs,
-            lambda: evaluate(
-                model,
-                test.images,
-                test.labels,
-                n_classes=dataset.n_classes,
-                decoder=train_config.decoder,
-                generator=eval_generator(train_config),
-            ),
+            lambda: score_split(model, test, train_config, dataset.n_classes),
             train_time_s=result.state.train_time_s,
             ops_per_image=ops,
             details=details,

@@ -20,6 +20,7 @@ from spikerec.recognition.decoders import decode
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput
 
 if TYPE_CHECKING:
+    from spikerec.data.loading import Split
     from spikerec.training.config import TrainConfig
 
 
@@ -167,6 +168,20 @@ def eval_generator(config: TrainConfig) -> torch.Generator:
     """Fixed generator for evaluation, seeded by ``config.seed``, so stochastic encoders
     score reproducibly."""
     return torch.Generator().manual_seed(config.seed + 7919)
+
+
+def score_split(model: Recognizer, split: Split, config: TrainConfig, n_classes: int) -> EvalResult:
+    """:func:`evaluate` on ``split`` as a run of ``config`` scores: its decoder and its
+    fixed evaluation generator (:func:`eval_generator`), so every score of a model
+    (training's validation and test, ``spikerec evaluate``, compare's entries) agrees."""
+    return evaluate(
+        model,
+        split.images,
+        split.labels,
+        n_classes=n_classes,
+        decoder=config.decoder,
+        generator=eval_generator(config),
+    )
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
-from spikerec.data.loading import Split
 from spikerec.data.transforms import augment_normalized
 from spikerec.errors import ParameterError, SpikerecWarning, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
@@ -51,6 +50,7 @@ from spikerec.training.evaluation import (
     eval_generator,
     evaluate,
     predict,
+    score_split,
 )
 from spikerec.training.output_init import scale_to_fire
 from spikerec.training.resume import check_train_state
@@ -306,19 +306,9 @@ def train(
             labels.shape[0],
         )
 
-    def score(split: Split) -> EvalResult:
-        return evaluate(
-            model,
-            split.images,
-            split.labels,
-            n_classes=n_classes,
-            decoder=config.decoder,
-            generator=eval_generator(config),
-        )
-
     def validate() -> EvalResult:
         with diverged_if_nonfinite(state.epoch + 1):
-            return score(dataset.val)
+            return score_split(model, dataset.val, config, n_classes)
 
     run_epochs(
         model,
@@ -339,7 +329,7 @@ def train(
 
     model.load_state_dict(best_weights)
     val = validate()
-    test = score(dataset.test)
+    test = score_split(model, dataset.test, config, n_classes)
     if checkpoint is not None:
         checkpoint(payload())
     return TrainResult(model=model, config=config, state=state, test=test, val=val)
