@@ -76,7 +76,7 @@ def check_step_options(
     Traceback (most recent call last):
     ...
     spikerec.errors.ParameterError: dt_ms=25.0 is unstable for the 'euler' integrator: it must \
-be < 2 * tau_mem_ms = 20.0 (use 'exact' for large steps)
+be < 2 * tau_mem_ms = 20 (use 'exact' for large steps)
     >>> check_step_options(LIFParams(), "exact", x, tau_mem_ms=torch.tensor(-1.0))
     Traceback (most recent call last):
     ...

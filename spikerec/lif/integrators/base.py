@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from spikerec.errors import ParameterError
 from spikerec.lif.params import LIFParams
 from spikerec.lif.rules import refractory_steps
 
@@ -80,9 +81,18 @@ class Integrator(ABC):
         Raises
         ------
         ValueError
-            If ``t_ref_ms`` is not a whole number of steps of ``dt_ms``.
+            If ``t_ref_ms`` is not a whole number of steps of ``dt_ms``, or the step
+            is at or beyond :attr:`stability_limit` ``* tau_mem_ms`` (the membrane
+            would grow without bound; the exact integrator has no limit).
         """
         refractory_steps(params, where=f"the '{self.name}' grid integrator")
+        limit = self.stability_limit
+        if params.dt_ms >= limit * params.tau_mem_ms:
+            raise ParameterError(
+                f"dt_ms={params.dt_ms!r} is unstable for the {self.name!r} integrator: it must "
+                f"be < {limit:.5g} * tau_mem_ms = {limit * params.tau_mem_ms:.6g} (use "
+                "'exact' for large steps)"
+            )
 
     def held_coefficients(self, dt_ms: float, tau_mem_ms: float) -> tuple[float, float]:
         """``(a, b)`` with ``advance(v, u) = v_rest + a (v - v_rest) + b u`` for held ``u``.

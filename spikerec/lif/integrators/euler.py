@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from spikerec.errors import ParameterError
 from spikerec.lif.integrators.base import Integrator, membrane_derivative
-from spikerec.lif.params import LIFParams
 
 
 class EulerIntegrator(Integrator):
@@ -28,14 +26,6 @@ class EulerIntegrator(Integrator):
     name = "euler"
     order = 1.0
     stability_limit = 2.0
-
-    def validate(self, params: LIFParams) -> None:
-        super().validate(params)
-        if params.dt_ms >= 2.0 * params.tau_mem_ms:
-            raise ParameterError(
-                f"dt_ms={params.dt_ms!r} is unstable for the 'euler' integrator: it must be "
-                f"< 2 * tau_mem_ms = {2.0 * params.tau_mem_ms!r} (use 'exact' for large steps)"
-            )
 
     def advance(self, v, drive, *, dt_ms, tau_mem_ms, v_rest, drive_mid=None, drive_end=None):
         return v + dt_ms * membrane_derivative(v, drive, tau_mem_ms, v_rest)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from spikerec.errors import ParameterError
 from spikerec.lif.integrators.base import Integrator, membrane_derivative
-from spikerec.lif.params import LIFParams
 
 #: Largest stable ``dt_ms / tau_mem_ms`` of RK4 on the membrane equation: the real root
 #: of ``h^3 - 4 h^2 + 12 h - 24``, where the one-step factor
@@ -35,15 +33,6 @@ class RK4Integrator(Integrator):
     name = "rk4"
     order = 4.0
     stability_limit = RK4_STABILITY_LIMIT
-
-    def validate(self, params: LIFParams) -> None:
-        super().validate(params)
-        if params.dt_ms >= RK4_STABILITY_LIMIT * params.tau_mem_ms:
-            raise ParameterError(
-                f"dt_ms={params.dt_ms!r} is unstable for the 'rk4' integrator: it must be "
-                f"< 2.7853 * tau_mem_ms = {RK4_STABILITY_LIMIT * params.tau_mem_ms:.6g} "
-                "(use 'exact' for large steps)"
-            )
 
     def advance(self, v, drive, *, dt_ms, tau_mem_ms, v_rest, drive_mid=None, drive_end=None):
         u_mid = drive if drive_mid is None else drive_mid
