@@ -88,13 +88,17 @@ def simulate_event_driven(
     refractory_until = ignored_until = -math.inf
     spikes: list[float] = []
     knots = _Knots(v)
-    fires = rules.fires  # bound once: the loop below runs once per input event
+    # The rules of lif/rules.py bound once: the loop below runs once per input event,
+    # where a Python call costs as much as the arithmetic. ``v >= v_th`` is
+    # rules.fires for floats, written inline in that loop (tests/test_rules_cross_engine.py
+    # holds every engine to the same spikes).
+    reset_after, v_reset = rules.RESETS[params.reset].after, params.v_reset
 
     def fire(t_now: float, v_now: float) -> None:
         """Spike at ``t_now`` from ``v_now >= v_th``: record, reset, start refractoriness."""
         nonlocal v, refractory_until, ignored_until
         spikes.append(t_now)
-        v = rules.after_reset(params, v_now)
+        v = reset_after(v_now, 1.0, v_th, v_reset)
         refractory_until = rules.refractory_end_ms(t_now, t_ref)
         ignored_until = rules.input_ignored_until(refractory_until)
         knots.add(t_now, v_now, v, held=t_ref > 0)
@@ -108,7 +112,7 @@ def simulate_event_driven(
                 if t == refractory_until:
                     knots.add(t, v, v, held=False)
                 continue
-            if fires(v, v_th):
+            if v >= v_th:  # rules.fires
                 fire(t, v)
                 continue
             t_cross = math.inf
@@ -130,7 +134,7 @@ def simulate_event_driven(
             relax_to(t_jump)
         if t_jump > ignored_until:  # rules.ignores_input_at, precomputed per spike
             peak = v + jump
-            if fires(peak, v_th):
+            if peak >= v_th:  # rules.fires
                 fire(t_jump, peak)
             else:
                 v = peak
