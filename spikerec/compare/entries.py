@@ -35,8 +35,8 @@ from spikerec.compare.baselines.fit import evaluate_classifier, fit_classifier
 from spikerec.compare.baselines.rnn import build_sequence_model
 from spikerec.compare.baselines.svm import fit_svm, unit_features, unit_pixels
 from spikerec.compare.stats import decision_latency
-from spikerec.data.loading import DatasetSplits
-from spikerec.data.splits import stratified_subsample
+from spikerec.data.loading import DatasetSplits, Split
+from spikerec.data.splits import stratified_fraction, stratified_subsample
 from spikerec.errors import ParameterError
 from spikerec.recognition.decoders import decode
 from spikerec.recognition.early_exit import evaluate_early_exit
@@ -416,3 +416,39 @@ ENTRIES: Registry[Entry] = Registry(
         )
     ],
 )
+
+
+def run_entry(
+    entry: str,
+    dataset: DatasetSplits,
+    config: CompareConfig,
+    seed: int,
+    *,
+    trained: Trained,
+    progress: bool = False,
+) -> EntryResult:
+    """One entry on one seed's (augmented) splits: ``ENTRIES.get(entry).run(RunInputs(...))``.
+
+    ``trained`` collects the recognisers trained so far on these splits, so that an
+    entry that reuses another's model (``svm-v4`` the ``softmax`` CNN) finds it
+    instead of training its own.
+    """
+    return ENTRIES.get(entry).run(RunInputs(dataset, config, seed, trained, progress))
+
+
+def seed_splits(
+    config: CompareConfig, seed: int, dataset: DatasetSplits | None = None
+) -> DatasetSplits:
+    """The splits of one seed, the training split cut to ``config.train_fraction``.
+
+    The cut is a stratified random subsample (:func:`stratified_fraction`, seeded by
+    ``seed``) of the training split alone; validation and test splits and the
+    normalisation stay as loaded.
+    """
+    data = dataset if dataset is not None else config.load_splits(seed)
+    if config.train_fraction >= 1.0:
+        return data
+    keep = torch.as_tensor(
+        stratified_fraction(data.train.labels.numpy(), config.train_fraction, seed)
+    )
+    return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))

@@ -20,23 +20,25 @@ accuracy change against ``none`` and ``classic``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from spikerec.compare.baselines.augment import AUGMENTATIONS, AugmentRecord
 from spikerec.compare.config import (
     AUGMENT_BASELINES,
-    ENTRIES,
     REFERENCE_ENTRY,
     CompareConfig,
 )
-from spikerec.compare.entries import EntryResult, RunInputs, Trained, lif_time_course
+from spikerec.compare.entries import (
+    EntryResult,
+    lif_time_course,
+    run_entry,
+    seed_splits,
+)
 from spikerec.compare.stats import mcnemar_test, mean_confidence_interval
-from spikerec.data.loading import DatasetSplits, Split
+from spikerec.data.loading import DatasetSplits
 from spikerec.data.splits import stratified_fraction
 from spikerec.recognition.early_exit import mean_early_exit
 
@@ -55,42 +57,6 @@ __all__ = [
     "stratified_fraction",
     "summarize",
 ]
-
-
-def run_entry(
-    entry: str,
-    dataset: DatasetSplits,
-    config: CompareConfig,
-    seed: int,
-    *,
-    trained: Trained,
-    progress: bool = False,
-) -> EntryResult:
-    """One entry on one seed's (augmented) splits: ``ENTRIES.get(entry).run(RunInputs(...))``.
-
-    ``trained`` collects the recognisers trained so far on these splits, so that an
-    entry that reuses another's model (``svm-v4`` the ``softmax`` CNN) finds it
-    instead of training its own.
-    """
-    return ENTRIES.get(entry).run(RunInputs(dataset, config, seed, trained, progress))
-
-
-def seed_splits(
-    config: CompareConfig, seed: int, dataset: DatasetSplits | None = None
-) -> DatasetSplits:
-    """The splits of one seed, the training split cut to ``config.train_fraction``.
-
-    The cut is a stratified random subsample (:func:`stratified_fraction`, seeded by
-    ``seed``) of the training split alone; validation and test splits and the
-    normalisation stay as loaded.
-    """
-    data = dataset if dataset is not None else config.load_splits(seed)
-    if config.train_fraction >= 1.0:
-        return data
-    keep = torch.as_tensor(
-        stratified_fraction(data.train.labels.numpy(), config.train_fraction, seed)
-    )
-    return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))
 
 
 def _keys(augments: Sequence[str], entries: Sequence[str]) -> list[tuple[str, str]]:
