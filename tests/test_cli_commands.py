@@ -234,7 +234,7 @@ def test_ctrl_c_in_evaluate(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evaluate_command, "evaluate", interrupted)
+    monkeypatch.setattr(evaluate_command, "score_split", interrupted)
     assert main(["evaluate", str(OLD_RUN), "--out", str(tmp_path)]) == EXIT_INTERRUPTED
     assert one_line_error(capsys) == "spikerec: error: interrupted\n"
 
