@@ -55,7 +55,9 @@ from spikerec.errors import (
     SpikerecError,
     TrainingDiverged,
 )
+from spikerec.lif.integrators import EulerIntegrator
 from spikerec.lif.step import _lif_step
+from spikerec.lif.surrogates import FastSigmoid
 from spikerec.resources import (
     THREADS_PER_CORE,
     available_memory_bytes,
@@ -176,7 +178,8 @@ def test_the_refused_euler_step_would_grow_without_bound():
     params = replace(EULER_UNSTABLE, v_th=1e300)  # never fires: watch the growth
     for _ in range(200):
         _, v_pre, state = _lif_step(torch.zeros(1, 1, dtype=torch.float64), state, params,
-                                    integrator="euler")  # fmt: skip
+                                    EulerIntegrator(), FastSigmoid(), params.tau_mem_ms,
+                                    params.v_th)  # fmt: skip
     assert abs(float(v_pre)) == pytest.approx(0.5 * 1.5**200, rel=1e-9)
     assert abs(float(v_pre)) > 1e34
 

@@ -324,17 +324,11 @@ class LIFCell(_LIFNeurons):
             else:
                 _check_state(state, x.shape, x.dtype, x.device, finite=not _tracing())
         tau, v_th = self._neuron_values(x.dtype)
+        threshold = self.params.v_th if v_th is None else v_th
         spikes, membrane, new_state = _lif_step(
-            x,
-            state,
-            self.params,
-            integrator=self.integrator,
-            synapse=self.synapse,
-            surrogate=self.surrogate,
-            tau_mem_ms=None if isinstance(tau, float) else tau,
-            v_th=v_th,
-            detach_reset=self.detach_reset,
-        )
+            x, state, self.params, self.integrator, self.surrogate, tau, threshold,
+            self.synapse, self.detach_reset,
+        )  # fmt: skip
         return LIFStepOutput(spikes=spikes, membrane=membrane, state=new_state)
 
 

@@ -224,39 +224,40 @@ def lif_step(
                     f"x is {tuple(x.shape)}, {x.dtype} on {x.device}"
                 )
     return _lif_step(
-        x,
-        state,
-        params,
-        integrator=integrator,
-        synapse=synapse,
-        surrogate=surrogate,
-        tau_mem_ms=tau_mem_ms,
-        v_th=v_th,
-        detach_reset=detach_reset,
-        x_mid=x_mid,
-        x_end=x_end,
-    )
+        x, state, params, *_resolved(params, integrator, surrogate, tau_mem_ms, v_th),
+        synapse, detach_reset, x_mid, x_end,
+    )  # fmt: skip
+
+
+def _resolved(
+    params: LIFParams,
+    integrator: str | Integrator,
+    surrogate: str | Surrogate,
+    tau_mem_ms: torch.Tensor | None,
+    v_th: torch.Tensor | None,
+) -> tuple[Integrator, Surrogate, float | torch.Tensor, float | torch.Tensor]:
+    """The step's integrator and surrogate objects, and its ``tau`` and threshold
+    (the overrides, else ``params``'): looked up once per call or per sequence."""
+    tau = params.tau_mem_ms if tau_mem_ms is None else tau_mem_ms
+    threshold = params.v_th if v_th is None else v_th
+    return get_integrator(integrator), get_surrogate(surrogate), tau, threshold
 
 
 def _lif_step(
     x: torch.Tensor,
     state: LIFState,
     params: LIFParams,
-    *,
-    integrator: str | Integrator = "exact",
-    synapse: Synapse = "delta",
-    surrogate: str | Surrogate = _DEFAULT_SURROGATE,
-    tau_mem_ms: torch.Tensor | None = None,
-    v_th: torch.Tensor | None = None,
+    method: Integrator,
+    spike_fn: Surrogate,
+    tau: float | torch.Tensor,
+    threshold: float | torch.Tensor,
+    synapse: str = "delta",
     detach_reset: bool = False,
     x_mid: torch.Tensor | None = None,
     x_end: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """:func:`lif_step` without the input checks (callers have checked)."""
-    method = get_integrator(integrator)
-    spike_fn = get_surrogate(surrogate)
-    tau = params.tau_mem_ms if tau_mem_ms is None else tau_mem_ms
-    threshold = params.v_th if v_th is None else v_th
+    """:func:`lif_step` without the input checks (callers have checked), with the
+    integrator, surrogate, ``tau`` and threshold already resolved (:func:`_resolved`)."""
 
     v_pre = subthreshold_update(state.v, x, params, method, synapse, tau, x_mid, x_end)
     n_refractory = params.refractory_steps
@@ -400,19 +401,27 @@ def lif_sequence(
         tau_mem_ms=step_options.get("tau_mem_ms"),
         v_th=step_options.get("v_th"),
     )
-    return _lif_sequence(x, state, params, **step_options)
+    return _lif_sequence(x, state, params, **step_options)  # type: ignore[arg-type]
 
 
 def _lif_sequence(
     x: torch.Tensor,
     state: LIFState,
     params: LIFParams,
-    **step_options: object,
+    *,
+    integrator: str | Integrator = "exact",
+    synapse: Synapse = "delta",
+    surrogate: str | Surrogate = _DEFAULT_SURROGATE,
+    tau_mem_ms: torch.Tensor | None = None,
+    v_th: torch.Tensor | None = None,
+    detach_reset: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """:func:`lif_sequence` without the input checks (callers have checked)."""
+    """:func:`lif_sequence` without the input checks (callers have checked); the options
+    are resolved once for the whole sequence."""
+    resolved = _resolved(params, integrator, surrogate, tau_mem_ms, v_th)
     spikes, membrane = [], []
     for x_t in x:
-        spk, v_pre, state = _lif_step(x_t, state, params, **step_options)  # type: ignore[arg-type]
+        spk, v_pre, state = _lif_step(x_t, state, params, *resolved, synapse, detach_reset)
         spikes.append(spk)
         membrane.append(v_pre)
     return torch.stack(spikes), torch.stack(membrane), state

@@ -20,6 +20,7 @@ from spikerec.errors import ParameterError, ParameterTypeError
 from spikerec.lif.integrators import Integrator, get_integrator
 from spikerec.lif.params import LIFParams
 from spikerec.lif.step import LIFState, Synapse, _lif_step, held_affine_step, init_lif_state
+from spikerec.lif.surrogates import FastSigmoid
 from spikerec.reference.held_scan import scan_held
 
 CurrentFunction = Callable[[float], "float | np.ndarray"]
@@ -245,12 +246,14 @@ def simulate(
     # (its unchecked form: the samples were checked above).
     v_trace = torch.empty_like(x)
     spike_trace = torch.empty_like(x)
+    threshold_step = FastSigmoid()  # no gradients here: only its forward, rules.fires
     with torch.no_grad():
         for n in range(x.shape[0]):
             extra: dict[str, Any] = {"x_mid": x_mid[n], "x_end": x_end[n]} if smooth else {}
             spk, v_step, state = _lif_step(
-                x[n], state, params, integrator=method, synapse=synapse, **extra
-            )
+                x[n], state, params, method, threshold_step, params.tau_mem_ms, params.v_th,
+                synapse, **extra,
+            )  # fmt: skip
             v_trace[n], spike_trace[n] = v_step, spk
     t_ms = (np.arange(x.shape[0]) + 1) * params.dt_ms
     return GridResult(t_ms=t_ms, v=v_trace.numpy(), spikes=spike_trace.numpy(), final_state=state)
