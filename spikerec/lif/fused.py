@@ -18,7 +18,7 @@ period; :class:`spikerec.LIF` falls back on the reference path otherwise.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -72,11 +72,11 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, grad_membrane, grad_v_final):  # type: ignore[override]
         membrane, spikes = ctx.saved_tensors
-        grads = (grad_spikes, grad_membrane, grad_v_final)
+        grads = _OutputGrads(grad_spikes, grad_membrane, grad_v_final)
         if membrane[0].numel() >= STEPWISE_MIN_ELEMENTS:
-            grad_pre_or_held, g = _backward_stepwise(ctx, membrane, spikes, *grads)
+            grad_pre_or_held, g = _backward_stepwise(ctx, membrane, spikes, grads)
         else:
-            grad_pre_or_held, g = _backward_whole(ctx, membrane, spikes, *grads)
+            grad_pre_or_held, g = _backward_whole(ctx, membrane, spikes, grads)
         a, b = ctx.coefficients
         grad_x = b * grad_pre_or_held if ctx.needs_input_grad[0] else None
         grad_v0 = a * g if ctx.needs_input_grad[1] else None
@@ -90,19 +90,26 @@ class _FusedLIF(torch.autograd.Function):
 STEPWISE_MIN_ELEMENTS = 1 << 15
 
 
+class _OutputGrads(NamedTuple):
+    """What backward receives for the forward's outputs (``None``: that output is unused)."""
+
+    spikes: torch.Tensor | None  # [T, B, *shape]
+    membrane: torch.Tensor | None  # [T, B, *shape], pre-reset
+    v_final: torch.Tensor | None  # [B, *shape]
+
+
 def _backward_whole(
     ctx: Any,
     membrane: torch.Tensor,
     spikes: torch.Tensor,
-    grad_spikes: torch.Tensor | None,
-    grad_membrane: torch.Tensor | None,
-    grad_v_final: torch.Tensor | None,
+    grads: _OutputGrads,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BPTT with the per-step factors computed over all of [T, B, *shape] at once.
 
     Returns ``(d loss / d v_pre [T, B, *shape], or its sum over T for held input;
     d loss / d v_pre[0])``.
     """
+    grad_spikes, grad_membrane, grad_v_final = grads
     params: LIFParams = ctx.params
     a, _ = ctx.coefficients
     slope = ctx.surrogate.derivative(membrane - params.v_th)  # d spike / d v_pre
@@ -136,9 +143,7 @@ def _backward_stepwise(
     ctx: Any,
     membrane: torch.Tensor,
     spikes: torch.Tensor,
-    grad_spikes: torch.Tensor | None,
-    grad_membrane: torch.Tensor | None,
-    grad_v_final: torch.Tensor | None,
+    grads: _OutputGrads,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """BPTT one step at a time over [B, *shape] slices, same returns as :func:`_backward_whole`.
 
@@ -146,6 +151,7 @@ def _backward_stepwise(
     ``g = u + slope * (grad_spike - theta * u)`` with ``u`` the gradient arriving
     from the next step: three tensor operations besides the surrogate slope.
     """
+    grad_spikes, grad_membrane, grad_v_final = grads
     params: LIFParams = ctx.params
     a, _ = ctx.coefficients
     theta = params.v_th - params.v_reset
