@@ -475,3 +475,16 @@ def test_linear_lif_layer_learns_to_prefer_neuron_zero(gen):
     assert loss_fn(c1).item() < 0.5 * initial_loss
     assert (c1[:, 0] > c1[:, 1]).float().mean() > 0.9
     assert c1[:, 0].mean() > c0[:, 0].mean() or c1[:, 1].mean() < c0[:, 1].mean()
+
+
+def test_lif_sequence_refuses_an_unknown_option_in_one_line():
+    from spikerec import lif_sequence
+
+    p = LIFParams(tau_mem_ms=10.0)
+    x = torch.zeros(3, 1, 2)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) x_mid; valid: integrator"):
+        lif_sequence(x, init_lif_state((1, 2), p), p, x_mid=x[0])
+    with pytest.raises(ValueError, match="unknown synapse"):
+        lif_sequence(x, init_lif_state((1, 2), p), p, synapse="alpha")
+    spikes, _, _ = lif_sequence(x + 12.0, init_lif_state((1, 2), p), p, integrator="rk4")
+    assert spikes[0].tolist() == [[1.0, 1.0]]

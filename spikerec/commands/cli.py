@@ -23,6 +23,7 @@ import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from spikerec.errors import SpikerecError, SpikerecWarning, TrainingDiverged
 from spikerec.interrupts import EXIT_TERMINATED, exit_status, sigterm_as_interrupt
@@ -571,15 +572,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from spikerec.commands import evaluate
 
-    done = evaluate.run(
-        evaluate.EvaluateOptions(
-            args.checkpoint,
-            data=args.data,
-            split=args.split,
-            data_root=args.data_root,
-            out=args.out,
-        )
-    )
+    done = evaluate.run(evaluate.EvaluateOptions(**_checkpoint_options(args)))
     summary, result = done.summary, done.result
     print(
         f"{summary['dataset']} {args.split} accuracy: {result.accuracy:.4f} on "
@@ -590,6 +583,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"  class {name}: {acc:.4f}")
     print(f"wrote {done.run_dir}")
     return 0
+
+
+def _checkpoint_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options evaluate and trace share, from the flags of
+    :func:`_add_checkpoint_arguments` and ``--out``."""
+    names = ("checkpoint", "data", "split", "data_root", "out")
+    return {name: getattr(args, name) for name in names}
 
 
 def _add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -641,16 +641,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 def _trace(args: argparse.Namespace) -> int:
     from spikerec.commands import trace
 
-    done = trace.run(
-        trace.OutputTraceOptions(
-            args.checkpoint,
-            index=args.index,
-            data=args.data,
-            split=args.split,
-            data_root=args.data_root,
-            out=args.out,
-        )
-    )
+    done = trace.run(trace.OutputTraceOptions(index=args.index, **_checkpoint_options(args)))
     print(
         f"true class {done.label}, predicted {done.prediction}, "
         f"output spike counts {done.spike_counts}"

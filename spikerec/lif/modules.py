@@ -190,15 +190,9 @@ class LIF(_LIFNeurons):
                 detach_reset=self.detach_reset,
             )
             return LIFOutput(spikes=spikes, membrane=membrane, state=final)
+        threshold = self.params.v_th if v_th is None else v_th
         spikes, membrane, final = _lif_sequence(
-            x,
-            state,
-            self.params,
-            integrator=self.integrator,
-            synapse=self.synapse,
-            surrogate=self.surrogate,
-            tau_mem_ms=None if isinstance(tau, float) else tau,
-            v_th=v_th,
-            detach_reset=self.detach_reset,
-        )
+            x, state, self.params, (self.integrator, self.surrogate, tau, threshold),
+            self.synapse, self.detach_reset,
+        )  # fmt: skip
         return LIFOutput(spikes=spikes, membrane=membrane, state=final)

@@ -17,7 +17,7 @@ shape of one step.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -401,27 +401,37 @@ def lif_sequence(
         tau_mem_ms=step_options.get("tau_mem_ms"),
         v_th=step_options.get("v_th"),
     )
-    return _lif_sequence(x, state, params, **step_options)  # type: ignore[arg-type]
+    options: dict[str, Any] = dict(step_options)
+    resolved = _resolved(
+        params,
+        options.pop("integrator", "exact"),
+        options.pop("surrogate", _DEFAULT_SURROGATE),
+        options.pop("tau_mem_ms", None),
+        options.pop("v_th", None),
+    )
+    synapse, detach = options.pop("synapse", "delta"), options.pop("detach_reset", False)
+    if options:
+        raise ParameterTypeError(
+            f"lif_sequence got unknown option(s) {', '.join(sorted(options))}; valid: "
+            "integrator, synapse, surrogate, tau_mem_ms, v_th, detach_reset"
+        )
+    check_synapse(synapse)
+    return _lif_sequence(x, state, params, resolved, synapse, bool(detach))
 
 
 def _lif_sequence(
     x: torch.Tensor,
     state: LIFState,
     params: LIFParams,
-    *,
-    integrator: str | Integrator = "exact",
-    synapse: Synapse = "delta",
-    surrogate: str | Surrogate = _DEFAULT_SURROGATE,
-    tau_mem_ms: torch.Tensor | None = None,
-    v_th: torch.Tensor | None = None,
+    rules_of_step: tuple[Integrator, Surrogate, float | torch.Tensor, float | torch.Tensor],
+    synapse: str = "delta",
     detach_reset: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """:func:`lif_sequence` without the input checks (callers have checked); the options
-    are resolved once for the whole sequence."""
-    resolved = _resolved(params, integrator, surrogate, tau_mem_ms, v_th)
+    """:func:`lif_sequence` without the input checks (callers have checked); the step's
+    integrator, surrogate, tau and threshold resolved once (:func:`_resolved`)."""
     spikes, membrane = [], []
     for x_t in x:
-        spk, v_pre, state = _lif_step(x_t, state, params, *resolved, synapse, detach_reset)
+        spk, v_pre, state = _lif_step(x_t, state, params, *rules_of_step, synapse, detach_reset)
         spikes.append(spk)
         membrane.append(v_pre)
     return torch.stack(spikes), torch.stack(membrane), state
