@@ -13,12 +13,13 @@ valid ones. Adding an item is one line: ``REGISTRY.add(name, item)`` or the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from spikerec.errors import ParameterError
 
 T = TypeVar("T")
 D = TypeVar("D")
+B = TypeVar("B")
 _MISSING: Any = object()
 
 
@@ -112,6 +113,26 @@ class Registry(Mapping[str, T], Generic[T]):
             if default is not _MISSING:
                 return default
             raise ParameterError(self.unknown_message(name)) from None
+
+    def build(self: Registry[type[B]], item: object, base: type[Any], **kwargs: Any) -> B:
+        """An object of a registry of classes: ``item`` itself if it is already a ``base``
+        (a configured instance passes through), else the class named ``item`` called
+        with ``kwargs``.
+
+        Raises
+        ------
+        ValueError
+            ``"unknown <kind> <name>; valid: <names>"`` for an unknown name.
+
+        Examples
+        --------
+        >>> from spikerec.lif.surrogates import SURROGATES, ATan, Surrogate
+        >>> SURROGATES.build("atan", Surrogate, alpha=3.0), SURROGATES.build(ATan(), Surrogate)
+        (ATan(alpha=3.0), ATan(alpha=2.0))
+        """
+        if isinstance(item, base):
+            return cast(B, item)
+        return self.get(item)(**kwargs)
 
     def unknown_message(self, name: object) -> str:
         """The message of an unknown ``name``: it lists the valid names."""

@@ -237,30 +237,16 @@ SURROGATES: Registry[type[Surrogate]] = Registry(
 
 
 def get_surrogate(surrogate: str | Surrogate) -> Surrogate:
-    """Return the surrogate named ``surrogate`` with default settings (instances pass through).
+    """The surrogate named ``surrogate`` with default settings (an instance, with its own
+    settings, passes through), or a one-line error listing the valid names
+    (:meth:`spikerec.registry.Registry.build`).
 
-    Parameters
-    ----------
-    surrogate : str or Surrogate
-        A name in :data:`SURROGATES` (``fast_sigmoid``, ``atan``, ``sigmoid``,
-        ``triangle``, ``superspike``) or an instance.
+    ``surrogate`` is a name in :data:`SURROGATES` (``fast_sigmoid``, ``atan``,
+    ``sigmoid``, ``triangle``, ``superspike``) or a :class:`Surrogate`.
 
-    Returns
-    -------
-    Surrogate
-
-    Raises
-    ------
-    ValueError
-        If the name is unknown; the message lists the valid names.
-
-    Examples
-    --------
     >>> get_surrogate("atan")
     ATan(alpha=2.0)
     >>> get_surrogate(Triangle(width=0.5))
     Triangle(width=0.5)
     """
-    if isinstance(surrogate, Surrogate):
-        return surrogate
-    return SURROGATES.get(surrogate)()
+    return SURROGATES.build(surrogate, Surrogate)

@@ -225,9 +225,9 @@ class LIFPopulationEncoder(SpikeEncoder):
             )
             return spikes
         drive = features.unsqueeze(0).expand(self.n_steps, *features.shape)
-        spikes, _, _ = _lif_sequence(
-            drive, state, self.params, synapse="current", surrogate=self.surrogate
-        )
+        p = self.params
+        rules_of_step = (get_integrator("exact"), self.surrogate, p.tau_mem_ms, p.v_th)
+        spikes, _, _ = _lif_sequence(drive, state, p, rules_of_step, synapse="current")
         return spikes
 
 
@@ -239,23 +239,14 @@ ENCODERS: Registry[type[SpikeEncoder]] = Registry(
 
 
 def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
-    """Encoder by name with default settings.
+    """The encoder named ``name`` (``"rate"``, ``"latency"`` or ``"lif"``, see
+    :data:`ENCODERS`) with default settings and ``n_steps`` time steps T of its spike
+    trains ``[T, B, N]``, or a one-line error listing the valid names
+    (:meth:`spikerec.registry.Registry.build`).
 
-    Parameters
-    ----------
-    name : {"rate", "latency", "lif"}
-        A name in :data:`ENCODERS`.
-    n_steps : int
-        Time steps T of the spike trains ``[T, B, N]``.
-
-    Raises
-    ------
-    ValueError
-        If the name is unknown; the message lists the valid names.
-
-    Examples
-    --------
     >>> make_encoder("rate", n_steps=10)
     RateEncoder(n_steps=10)
     """
-    return ENCODERS.get(name)(n_steps=n_steps)
+    if not isinstance(name, str):  # names only: an encoder object is not taken here
+        raise ParameterError(f"unknown encoder {name!r}; valid: {', '.join(ENCODERS)}")
+    return ENCODERS.build(name, SpikeEncoder, n_steps=n_steps)

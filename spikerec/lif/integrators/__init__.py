@@ -21,21 +21,13 @@ INTEGRATORS: Registry[type[Integrator]] = Registry(
 
 
 def get_integrator(integrator: str | Integrator) -> Integrator:
-    """Return the grid integrator named ``integrator`` (an instance passes through).
+    """The grid integrator named ``integrator`` (an instance passes through), or a
+    one-line error listing the valid names (:meth:`spikerec.registry.Registry.build`).
 
-    Raises
-    ------
-    ValueError
-        If the name is unknown; the message lists the valid names.
-
-    Examples
-    --------
     >>> get_integrator("rk4").order
     4.0
     """
-    if isinstance(integrator, Integrator):
-        return integrator
-    return INTEGRATORS.get(integrator)()
+    return INTEGRATORS.build(integrator, Integrator)
 
 
 __all__ = [
