@@ -244,6 +244,8 @@ def get_surrogate(surrogate: str | Surrogate) -> Surrogate:
     ``surrogate`` is a name in :data:`SURROGATES` (``fast_sigmoid``, ``atan``,
     ``sigmoid``, ``triangle``, ``superspike``) or a :class:`Surrogate`.
 
+    Examples
+    --------
     >>> get_surrogate("atan")
     ATan(alpha=2.0)
     >>> get_surrogate(Triangle(width=0.5))

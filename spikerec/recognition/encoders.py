@@ -244,6 +244,8 @@ def make_encoder(name: str, n_steps: int = 25) -> SpikeEncoder:
     trains ``[T, B, N]``, or a one-line error listing the valid names
     (:meth:`spikerec.registry.Registry.build`).
 
+    Examples
+    --------
     >>> make_encoder("rate", n_steps=10)
     RateEncoder(n_steps=10)
     """

@@ -24,6 +24,8 @@ def get_integrator(integrator: str | Integrator) -> Integrator:
     """The grid integrator named ``integrator`` (an instance passes through), or a
     one-line error listing the valid names (:meth:`spikerec.registry.Registry.build`).
 
+    Examples
+    --------
     >>> get_integrator("rk4").order
     4.0
     """
