@@ -361,7 +361,9 @@ def lif_sequence(
     state : LIFState
         Initial state, shape ``x.shape[1:]``.
     **step_options
-        Passed to :func:`lif_step`.
+        ``integrator``, ``synapse``, ``surrogate``, ``tau_mem_ms``, ``v_th`` and
+        ``detach_reset``, as for :func:`lif_step` (resolved once for the sequence);
+        any other name is refused in one line.
 
     Returns
     -------
