@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from spikerec.errors import ParameterError, ParameterTypeError
+from spikerec.registry import Registry
 from spikerec.validation import check_like_parameters, check_tensor
 
 V4_CHANNELS = 64
 V4_SIDE = 7
 V4_UNITS = V4_CHANNELS * V4_SIDE * V4_SIDE  # 3136
-FRONTEND_NORMS: tuple[str, ...] = ("none", "batch")
+#: Normalisation in each convolution block by name: ``channels -> layers`` inserted
+#: after the convolution (``none``: nothing; ``batch``: ``BatchNorm2d``).
+FRONTEND_NORMS: Registry[Callable[[int], list[nn.Module]]] = Registry(
+    "frontend_norm",
+    [("none", lambda channels: []), ("batch", lambda channels: [nn.BatchNorm2d(channels)])],
+)
 
 
 class V4FrontEnd(nn.Module):
@@ -53,18 +61,13 @@ class V4FrontEnd(nn.Module):
         super().__init__()
         if in_channels not in (1, 3):
             raise ParameterError(f"in_channels={in_channels!r} must be 1 or 3")
-        if norm not in FRONTEND_NORMS:
-            raise ParameterError(
-                f"unknown front-end norm {norm!r}; valid: {', '.join(FRONTEND_NORMS)}"
-            )
+        norm_layers = FRONTEND_NORMS.get(norm)
         self.in_channels = in_channels
         self.norm = norm
 
         def block(n_in: int, n_out: int) -> list[nn.Module]:
-            conv: list[nn.Module] = [nn.Conv2d(n_in, n_out, 3, padding=1)]
-            if norm == "batch":
-                conv.append(nn.BatchNorm2d(n_out))
-            return [*conv, nn.ReLU(), nn.MaxPool2d(2)]
+            conv = nn.Conv2d(n_in, n_out, 3, padding=1)
+            return [conv, *norm_layers(n_out), nn.ReLU(), nn.MaxPool2d(2)]
 
         self.features = nn.Sequential(
             *block(in_channels, hidden_channels),

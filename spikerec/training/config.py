@@ -11,6 +11,7 @@ from typing import Any, cast
 import torch
 
 from spikerec.data.loading import DatasetSplits, load_dataset
+from spikerec.data.transforms import augment_normalized
 from spikerec.errors import ParameterError
 from spikerec.lif.integrators import INTEGRATORS, get_integrator
 from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
@@ -37,8 +38,11 @@ _FLOAT32_FIELDS = (
 )
 
 
-#: Online augmentations of each training mini-batch.
-ONLINE_AUGMENTS: tuple[str, ...] = ("none", "affine")
+#: Online augmentations of each training mini-batch by name: ``(normalised images,
+#: mean, std, generator=) -> moved images``; ``none`` (``None``) trains on them as they are.
+ONLINE_AUGMENTS: Registry[Callable[..., torch.Tensor] | None] = Registry(
+    "online_augment", [("none", None), ("affine", augment_normalized)]
+)
 
 LEGACY_DEFAULTS: dict[str, Any] = {
     "frontend_norm": "none",
@@ -48,11 +52,6 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "reset": "subtract",
 }
 """Values of fields added later, for configs stored before they existed: the old behaviour."""
-
-
-def _choice(name: str, value: object, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ParameterError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
 
 
 #: Training losses by name: each maps a head's output to the class scores ``[B, C]``
@@ -239,9 +238,9 @@ class TrainConfig:
         DECODERS.get(self.decoder)
         OPTIMIZERS.get(self.optimizer)
         SCHEDULES.get(self.schedule)
-        _choice("frontend_norm", self.frontend_norm, FRONTEND_NORMS)
-        _choice("online_augment", self.online_augment, ONLINE_AUGMENTS)
-        _choice("output_init", self.output_init, OUTPUT_INITS)
+        FRONTEND_NORMS.get(self.frontend_norm)
+        ONLINE_AUGMENTS.get(self.online_augment)
+        OUTPUT_INITS.get(self.output_init)
         smoothing = self.label_smoothing
         if (
             isinstance(smoothing, bool)

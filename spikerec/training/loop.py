@@ -22,13 +22,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
-from spikerec.data.transforms import augment_normalized
 from spikerec.errors import ParameterError, SpikerecWarning, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
 from spikerec.training.checkpoints import CheckpointError
 from spikerec.training.config import (
     LEGACY_DEFAULTS,
     LOSSES,
+    ONLINE_AUGMENTS,
     OPTIMIZERS,
     SCHEDULES,
     TrainConfig,
@@ -52,7 +52,7 @@ from spikerec.training.evaluation import (
     predict,
     score_split,
 )
-from spikerec.training.output_init import scale_to_fire
+from spikerec.training.output_init import OUTPUT_INITS
 from spikerec.training.resume import check_train_state
 
 __all__ = [
@@ -209,10 +209,11 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     init_parameters(model, generator)
     model.to(place.device)
-    if config.output_init == "fire" and config.head == "lif" and resume is None:
+    output_init = OUTPUT_INITS.get(config.output_init)
+    if output_init is not None and config.head == "lif" and resume is None:
         # Deterministic (the first training images; its own generator for a stochastic
         # encoder), so the run's generator stream is untouched and every rank agrees.
-        scale_to_fire(
+        output_init(
             model,
             dataset.train.images[: config.batch_size].to(place.device),
             generator=torch.Generator(device=place.device).manual_seed(config.seed + 104729),
@@ -263,6 +264,7 @@ def train(
         }
 
     train_x, train_y = dataset.train.images, dataset.train.labels
+    augment = ONLINE_AUGMENTS.get(config.online_augment)
     stepper: nn.Module = model
     if place.distributed:
         stepper = nn.parallel.DistributedDataParallel(
@@ -273,12 +275,10 @@ def train(
         if index.numel() < place.world_size:
             return None  # every rank needs an image; only a last, tiny batch is short
         local = shard(index, place)
-        if config.online_augment == "affine":
+        if augment is not None:
             # The whole global batch is moved on every rank (same draws, so the
             # ranks' generators stay in step); each rank keeps its share.
-            moved = augment_normalized(
-                train_x[index], dataset.mean, dataset.std, generator=generator
-            )
+            moved = augment(train_x[index], dataset.mean, dataset.std, generator=generator)
             images = shard(moved, place).to(place.device)
         else:
             images = train_x[local].to(place.device)

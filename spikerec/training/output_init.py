@@ -10,13 +10,14 @@ once, before training, so that output neurons cross threshold on a first batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from spikerec.errors import ParameterError
 from spikerec.recognition.heads import LIFHead
 from spikerec.recognition.recognizer import Recognizer
-
-OUTPUT_INITS: tuple[str, ...] = ("default", "fire")
+from spikerec.registry import Registry
 
 
 @torch.no_grad()
@@ -93,3 +94,10 @@ def scale_to_fire(
     if head.synapses.bias is not None:
         head.synapses.bias.mul_(gain)
     return gain
+
+
+#: Initialisations of a fresh LIF head after the seed's, by name: ``default`` leaves
+#: it as drawn (``None``: nothing to do), ``fire`` is :func:`scale_to_fire`.
+OUTPUT_INITS: Registry[Callable[..., float] | None] = Registry(
+    "output_init", [("default", None), ("fire", scale_to_fire)]
+)
