@@ -30,6 +30,7 @@ import torch
 
 from spikerec.data.fingerprint import check_fingerprint
 from spikerec.errors import CheckpointError, ParameterError, SpikerecError
+from spikerec.recognition.recognizer import Recognizer
 from spikerec.training.checkpoints import load_checkpoint
 from spikerec.training.config import TrainConfig, build_model
 from spikerec.training.epochs import TrainState
@@ -208,8 +209,9 @@ def check_dataset_meta(meta: object, *, checkpoint: str) -> dict[str, Any]:
 def _check_weights(
     config: TrainConfig, meta: dict[str, Any], payload: dict[str, Any], keys: tuple[str, ...],
     checkpoint: str,
-) -> None:  # fmt: skip
-    """Each state dict in ``keys`` fits the model the config and data describe, and is finite."""
+) -> Recognizer:  # fmt: skip
+    """Each state dict in ``keys`` fits the model the config and data describe, and is
+    finite; return that model, holding the weights of the last key."""
     try:
         model = build_model(
             config, in_channels=int(meta["image_shape"][0]), n_classes=int(meta["n_classes"])
@@ -233,6 +235,7 @@ def _check_weights(
                 f"checkpoint {checkpoint!r}: {key} does not fit the model its config "
                 f"describes ({first[:160]})"
             ) from None
+    return model
 
 
 def check_training_payload(payload: object, *, checkpoint: str) -> TrainConfig:
@@ -298,6 +301,16 @@ def check_model_payload(payload: object, *, checkpoint: str) -> tuple[TrainConfi
     CheckpointError
         As :func:`check_training_payload`, for those keys.
     """
+    _, config, meta = checked_model(payload, checkpoint=checkpoint)
+    return config, meta
+
+
+def checked_model(
+    payload: object, *, checkpoint: str
+) -> tuple[Recognizer, TrainConfig, dict[str, Any]]:
+    """:func:`check_model_payload`, and the model it built to check the weights, holding
+    ``best_model`` (:func:`spikerec.training.trained_model.load_model` uses it, so the
+    checked model is the one returned, built once)."""
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {checkpoint!r} is not a spikerec model")
     for key in ("config", "dataset", "best_model"):
@@ -309,8 +322,8 @@ def check_model_payload(payload: object, *, checkpoint: str) -> tuple[TrainConfi
     meta = check_dataset_meta(payload["dataset"], checkpoint=checkpoint)
     if payload.get("data_fingerprint") is not None:
         check_fingerprint(payload["data_fingerprint"], checkpoint=checkpoint)
-    _check_weights(config, meta, payload, ("best_model",), checkpoint)
-    return config, meta
+    model = _check_weights(config, meta, payload, ("best_model",), checkpoint)
+    return model, config, meta
 
 
 def start_again_command(config: TrainConfig, out_root: str | os.PathLike[str]) -> str:

@@ -16,9 +16,9 @@ from spikerec.errors import CheckpointError, ParameterError
 from spikerec.recognition.recognizer import Recognizer
 from spikerec.training.checkpoints import load_checkpoint
 from spikerec.training.config import load_splits
-from spikerec.training.loop import TrainConfig, build_model
+from spikerec.training.loop import TrainConfig
 from spikerec.training.preflight import check_evaluation_run
-from spikerec.training.resume import check_model_payload
+from spikerec.training.resume import checked_model
 
 #: The splits of a dataset a trained model can be scored on.
 SPLITS: tuple[str, ...] = ("test", "val", "train")
@@ -40,6 +40,7 @@ class TrainedModel(NamedTuple):
 
     Examples
     --------
+    >>> from spikerec.training.config import build_model
     >>> config = TrainConfig(data="synthetic", head="softmax")
     >>> trained = TrainedModel(build_model(config, in_channels=1, n_classes=10), config, {})
     >>> model, config, dataset = trained  # a tuple of three, with names
@@ -88,6 +89,7 @@ def load_model(checkpoint: str | os.PathLike[str]) -> TrainedModel:
     >>> from spikerec import load_dataset
     >>> from spikerec.training.loop import dataset_meta, eval_generator
     >>> data = load_dataset("synthetic", seed=0)
+    >>> from spikerec.training.config import build_model
     >>> config = TrainConfig(data="synthetic", n_steps=4)
     >>> untrained = build_model(config, in_channels=1, n_classes=10)
     >>> path = save_checkpoint(
@@ -105,11 +107,7 @@ def load_model(checkpoint: str | os.PathLike[str]) -> TrainedModel:
     payload = load_checkpoint(checkpoint)
     # Every key, the config, the dataset description and the best weights (finite,
     # fitting the model the config describes) are checked, with the file named.
-    config, meta = check_model_payload(payload, checkpoint=str(checkpoint))
-    model = build_model(
-        config, in_channels=int(meta["image_shape"][0]), n_classes=int(meta["n_classes"])
-    )
-    model.load_state_dict(payload["best_model"])
+    model, config, meta = checked_model(payload, checkpoint=str(checkpoint))
     model.eval()
     return TrainedModel(model, config, meta)
 
@@ -188,6 +186,7 @@ def split_to_score(
 
     Examples
     --------
+    >>> from spikerec.training.config import build_model
     >>> config = TrainConfig(data="synthetic", n_steps=4)
     >>> meta = {"name": "synthetic", "image_shape": [1, 12, 12], "n_classes": 10}
     >>> trained = TrainedModel(build_model(config, in_channels=1, n_classes=10), config, meta)
