@@ -26,17 +26,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import KW_ONLY, asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from spikerec.compare.baselines.fit import evaluate_classifier, fit_classifier
+from spikerec.compare.baselines.fit import FitConfig, evaluate_classifier, fit_classifier
 from spikerec.compare.baselines.rnn import build_sequence_model
 from spikerec.compare.baselines.svm import fit_svm, unit_features, unit_pixels
 from spikerec.compare.stats import decision_latency
-from spikerec.data.loading import DatasetSplits, Split
-from spikerec.data.splits import stratified_fraction, stratified_subsample
+from spikerec.data.loading import DatasetSplits
+from spikerec.data.splits import stratified_subsample
 from spikerec.errors import ParameterError
 from spikerec.recognition.decoders import decode
 from spikerec.recognition.early_exit import evaluate_early_exit
@@ -46,8 +46,29 @@ from spikerec.training.config import TrainConfig
 from spikerec.training.evaluation import EvalResult, eval_generator, score_split
 from spikerec.training.loop import train
 
-if TYPE_CHECKING:
-    from spikerec.compare.config import CompareConfig
+
+class EntrySettings(Protocol):
+    """What an entry reads of a comparison's settings.
+
+    :class:`spikerec.compare.config.CompareConfig` is one; written as a protocol so that
+    this module does not import the config module, which imports the entries' names
+    from here.
+    """
+
+    @property
+    def train(self) -> TrainConfig: ...  # the neural entries' training
+
+    @property
+    def sequence(self) -> FitConfig: ...  # rnn and cnn-rnn training
+
+    @property
+    def rnn_cell(self) -> str: ...
+
+    @property
+    def rnn_hidden(self) -> int: ...
+
+    @property
+    def svm_max_train(self) -> int: ...
 
 
 @dataclass
@@ -93,14 +114,15 @@ Trained = dict[str, Recognizer]
 class RunInputs:
     """What an entry runs on: one seed's (augmented) splits and the models trained on them.
 
-    The arguments of :func:`spikerec.compare.harness.run_entry` (less the entry's
+    The arguments of :func:`spikerec.compare.seed_runs.run_entry` (less the entry's
     name), as :meth:`Entry.run` receives them.
 
     Attributes
     ----------
     dataset : DatasetSplits
         Train on ``dataset.train`` (stopping on ``dataset.val``), score on ``dataset.test``.
-    config : CompareConfig
+    config : EntrySettings
+        The comparison's settings (a :class:`~spikerec.compare.config.CompareConfig`).
     seed : int
     trained : dict of str to Recognizer
         The recognisers trained so far on these splits: a neural entry adds its
@@ -110,7 +132,7 @@ class RunInputs:
     """
 
     dataset: DatasetSplits
-    config: CompareConfig
+    config: EntrySettings
     seed: int
     trained: Trained
     progress: bool = False
@@ -416,39 +438,3 @@ ENTRIES: Registry[Entry] = Registry(
         )
     ],
 )
-
-
-def run_entry(
-    entry: str,
-    dataset: DatasetSplits,
-    config: CompareConfig,
-    seed: int,
-    *,
-    trained: Trained,
-    progress: bool = False,
-) -> EntryResult:
-    """One entry on one seed's (augmented) splits: ``ENTRIES.get(entry).run(RunInputs(...))``.
-
-    ``trained`` collects the recognisers trained so far on these splits, so that an
-    entry that reuses another's model (``svm-v4`` the ``softmax`` CNN) finds it
-    instead of training its own.
-    """
-    return ENTRIES.get(entry).run(RunInputs(dataset, config, seed, trained, progress))
-
-
-def seed_splits(
-    config: CompareConfig, seed: int, dataset: DatasetSplits | None = None
-) -> DatasetSplits:
-    """The splits of one seed, the training split cut to ``config.train_fraction``.
-
-    The cut is a stratified random subsample (:func:`stratified_fraction`, seeded by
-    ``seed``) of the training split alone; validation and test splits and the
-    normalisation stay as loaded.
-    """
-    data = dataset if dataset is not None else config.load_splits(seed)
-    if config.train_fraction >= 1.0:
-        return data
-    keep = torch.as_tensor(
-        stratified_fraction(data.train.labels.numpy(), config.train_fraction, seed)
-    )
-    return replace(data, train=Split(data.train.images[keep], data.train.labels[keep]))

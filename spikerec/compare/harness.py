@@ -31,12 +31,8 @@ from spikerec.compare.config import (
     REFERENCE_ENTRY,
     CompareConfig,
 )
-from spikerec.compare.entries import (
-    EntryResult,
-    lif_time_course,
-    run_entry,
-    seed_splits,
-)
+from spikerec.compare.entries import EntryResult, lif_time_course
+from spikerec.compare.seed_runs import run_entry, seed_splits
 from spikerec.compare.stats import mcnemar_test, mean_confidence_interval
 from spikerec.data.loading import DatasetSplits
 from spikerec.data.splits import stratified_fraction

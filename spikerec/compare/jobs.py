@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 from spikerec.compare.baselines.augment import AugmentRecord, augment_training
 from spikerec.compare.config import CompareConfig
-from spikerec.compare.entries import ENTRIES, EntryResult, Trained, run_entry, seed_splits
+from spikerec.compare.entries import ENTRIES, EntryResult, Trained
+from spikerec.compare.seed_runs import run_entry, seed_splits
 from spikerec.data.loading import DatasetSplits
 from spikerec.errors import ParameterError
 from spikerec.workers import run_pool
