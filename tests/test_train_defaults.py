@@ -85,6 +85,7 @@ def test_old_config_dict_rebuilds_the_old_model():
     config = TrainConfig.from_dict(old)
     assert config.frontend_norm == "none" and config.online_augment == "none"
     assert config.label_smoothing == 0.0
+    assert not (config.learn_tau or config.learn_threshold)
     model = build_model(config, in_channels=1, n_classes=10)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     # The original front end's parameter names: an old state dict loads strictly.
@@ -96,6 +97,30 @@ def test_old_config_dict_rebuilds_the_old_model():
     }
     # A stored new field wins over the legacy value.
     assert TrainConfig.from_dict({**old, "frontend_norm": "batch"}).frontend_norm == "batch"
+
+
+def test_learnable_threshold_and_tau_train_save_and_load(tmp_path):
+    from spikerec.commands.train import run_training
+    from spikerec.training.trained_model import load_model
+
+    args = build_parser().parse_args(["train", "--learn-threshold", "--learn-tau"])
+    assert (args.learn_threshold, args.learn_tau) == (True, True)
+    assert build_parser().parse_args(["train"]).learn_threshold is False
+    config = TrainConfig(
+        data="synthetic", n_steps=4, epochs=1, learn_tau=True, learn_threshold=True
+    )
+    run_dir, result = run_training(config, out_root=tmp_path, progress=False)
+    lif = result.model.head.lif
+    # One value per output neuron, moved by training away from where they started.
+    assert lif.v_th.shape == (result.model.head.synapses.out_features,)
+    assert not torch.allclose(lif.v_th, torch.full_like(lif.v_th, config.v_th))
+    loaded = load_model(run_dir / "checkpoint.pt")
+    assert loaded.config.learn_threshold and loaded.config.learn_tau
+    assert torch.equal(loaded.model.head.lif.v_th, lif.v_th)
+    # Other heads ignore them; a flag is a boolean.
+    assert build_model(replace(config, head="softmax"), in_channels=1, n_classes=10)
+    with pytest.raises(ParameterError, match="learn_threshold=1 must be true or false"):
+        TrainConfig(learn_threshold=1)
 
 
 def test_batch_norm_front_end():

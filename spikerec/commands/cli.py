@@ -521,6 +521,18 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="fire: scale a fresh LIF head so its neurons reach threshold on the first batch",
     )
     fit.add_argument(
+        "--learn-tau",
+        action="store_true",
+        default=cfg.learn_tau,
+        help="train a membrane time constant per LIF output neuron",
+    )
+    fit.add_argument(
+        "--learn-threshold",
+        action="store_true",
+        default=cfg.learn_threshold,
+        help="train a threshold per LIF output neuron",
+    )
+    fit.add_argument(
         "--batch-size", type=int, default=cfg.batch_size, metavar="N", help="images per step"
     )
     fit.add_argument(

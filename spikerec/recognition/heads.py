@@ -199,8 +199,8 @@ class AnalogSoftmaxHead(nn.Module):
 class HeadBuilder(Protocol):
     """Builds one head for ``n_classes`` classes on the 3136 V4 units.
 
-    ``params``, ``integrator`` and ``surrogate`` configure LIF output neurons; a head
-    without them ignores them.
+    ``params``, ``integrator``, ``surrogate``, ``learn_tau`` and ``learn_threshold``
+    configure LIF output neurons; a head without them ignores them.
     """
 
     def __call__(
@@ -210,6 +210,8 @@ class HeadBuilder(Protocol):
         params: LIFParams | None = None,
         integrator: str = "exact",
         surrogate: str = "fast_sigmoid",
+        learn_tau: bool = False,
+        learn_threshold: bool = False,
     ) -> nn.Module: ...
 
 
@@ -219,9 +221,18 @@ def _lif_head(
     params: LIFParams | None = None,
     integrator: str = "exact",
     surrogate: str = "fast_sigmoid",
+    learn_tau: bool = False,
+    learn_threshold: bool = False,
 ) -> nn.Module:
     params = DEFAULT_HEAD_PARAMS if params is None else params
-    return LIFHead(n_classes, params=params, integrator=integrator, surrogate=surrogate)
+    return LIFHead(
+        n_classes,
+        params=params,
+        integrator=integrator,
+        surrogate=surrogate,
+        learn_tau=learn_tau,
+        learn_threshold=learn_threshold,
+    )
 
 
 def _rate_softmax_head(n_classes: int, **_: object) -> nn.Module:

@@ -94,6 +94,8 @@ def build_recognizer(
     surrogate: str = "fast_sigmoid",
     head_params: LIFParams | None = None,
     frontend_norm: str = "none",
+    learn_tau: bool = False,
+    learn_threshold: bool = False,
 ) -> Recognizer:
     """Recogniser by head name.
 
@@ -115,6 +117,9 @@ def build_recognizer(
         Output-neuron parameters of the LIF head (default ``DEFAULT_HEAD_PARAMS``).
     frontend_norm : {"none", "batch"}
         Normalisation in the front end (see :class:`V4FrontEnd`).
+    learn_tau, learn_threshold : bool
+        Train a membrane time constant or a threshold per output neuron of the LIF
+        head (see :class:`spikerec.LIF`); other heads ignore them.
 
     Raises
     ------
@@ -133,7 +138,14 @@ def build_recognizer(
     # stream untouched (init_parameters redraws every weight from an explicit generator).
     with torch.random.fork_rng(devices=[]):
         frontend = V4FrontEnd(in_channels, norm=frontend_norm)
-        module = builder(n_classes, params=head_params, integrator=integrator, surrogate=surrogate)
+        module = builder(
+            n_classes,
+            params=head_params,
+            integrator=integrator,
+            surrogate=surrogate,
+            learn_tau=learn_tau,
+            learn_threshold=learn_threshold,
+        )
         spiking = getattr(module, "spiking_input", False)
         return Recognizer(frontend, module, make_encoder(encoder, n_steps) if spiking else None)
 

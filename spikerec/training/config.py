@@ -50,6 +50,8 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "output_init": "default",
     "reset": "subtract",
+    "learn_tau": False,
+    "learn_threshold": False,
 }
 """Values of fields added later, for configs stored before they existed: the old behaviour."""
 
@@ -176,6 +178,10 @@ class TrainConfig:
         ``"fire"``: after the seed's initialisation the LIF head's synapses are scaled
         so that its output neurons reach threshold on the first training images
         (:func:`spikerec.training.output_init.scale_to_fire`); other heads ignore it.
+    learn_tau, learn_threshold : bool
+        Train a membrane time constant (``tau_mem_ms`` to start) or a threshold
+        (``v_th`` to start) per output neuron of the LIF head, with the weights
+        (:class:`spikerec.LIF`); other heads ignore them. Default off.
 
     Its defaults are the one set of defaults of the project: ``spikerec train`` and
     the neural entries of ``spikerec compare``
@@ -226,6 +232,8 @@ class TrainConfig:
     online_augment: str = "affine"
     label_smoothing: float = 0.1
     output_init: str = "default"
+    learn_tau: bool = False
+    learn_threshold: bool = False
 
     def __post_init__(self) -> None:
         HEADS.get(self.head)
@@ -248,6 +256,9 @@ class TrainConfig:
             or not (math.isfinite(smoothing) and 0 <= smoothing < 1)
         ):
             raise ParameterError(f"label_smoothing={smoothing!r} must be a number in [0, 1)")
+        for name in ("learn_tau", "learn_threshold"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be true or false")
         for name in ("n_steps", "batch_size", "epochs"):
             check_integer(name, getattr(self, name))
         check_patience(self.patience)
@@ -298,6 +309,8 @@ def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Rec
         surrogate=config.surrogate,
         head_params=config.head_params(),
         frontend_norm=config.frontend_norm,
+        learn_tau=config.learn_tau,
+        learn_threshold=config.learn_threshold,
     )
 
 
