@@ -159,6 +159,43 @@ def test_batch_norm_front_end_starts_in_the_lif_encoders_working_range():
     assert torch.allclose(last.weight, torch.full_like(last.weight, BATCH_NORM_FEATURE_GAIN))
 
 
+def test_training_keeps_batch_norm_statistics_of_the_weights_it_scores():
+    """Before every validation the statistics are recomputed with the epoch's weights,
+    so the best checkpoint's statistics are those of its own weights, and a short run's
+    eval-mode V4 layer is not silenced by statistics still near their start."""
+    from spikerec.training.batch_norm import (
+        CALIBRATION_IMAGES,
+        batch_norms,
+        recalibrate_batch_norm,
+    )
+
+    ds = load_dataset("synthetic", seed=0)
+    config = TrainConfig(data="synthetic", epochs=2, n_steps=10, frontend_norm="batch")
+    model = train(config, ds, progress=False).model
+    stored = [(n.running_mean.clone(), n.running_var.clone()) for n in batch_norms(model)]
+    model.eval()
+    assert recalibrate_batch_norm(model.frontend, ds.train.images[:CALIBRATION_IMAGES])
+    assert not model.training  # the mode is left as it was
+    for (mean, var), layer in zip(stored, batch_norms(model), strict=True):
+        assert torch.allclose(layer.running_mean, mean, atol=1e-5)
+        assert torch.allclose(layer.running_var, var, rtol=1e-4, atol=1e-6)
+        assert layer.momentum == 0.1
+    with torch.no_grad():
+        assert model(ds.test.images[:64]).head.spikes.sum() > 0
+
+
+def test_recalibration_uses_at_most_max_images():
+    from spikerec.recognition.frontend import V4FrontEnd
+    from spikerec.training.batch_norm import recalibrate_batch_norm
+
+    frontend = V4FrontEnd(1, norm="batch")
+    images = torch.cat([torch.zeros(8, 1, 28, 28), torch.full((8, 1, 28, 28), 5.0)])
+    recalibrate_batch_norm(frontend, images, max_images=8)
+    first = frontend.features[1]
+    expected = frontend.features[0](images[:8]).mean(dim=(0, 2, 3))
+    assert torch.allclose(first.running_mean, expected, atol=1e-6)
+
+
 def test_augment_normalized_moves_content_and_keeps_the_background():
     mean, std = (0.2,), (0.3,)
     pixels = torch.zeros(3, 1, 28, 28)

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from spikerec.data.fingerprint import check_resume_data, data_fingerprint
 from spikerec.errors import ParameterError, SpikerecWarning, TrainingDiverged
 from spikerec.recognition.recognizer import Recognizer, RecognizerOutput, init_parameters
+from spikerec.training.batch_norm import CALIBRATION_IMAGES, recalibrate_batch_norm
 from spikerec.training.checkpoints import CheckpointError
 from spikerec.training.config import (
     LEGACY_DEFAULTS,
@@ -310,6 +311,12 @@ def train(
         with diverged_if_nonfinite(state.epoch + 1):
             return score_split(model, dataset.val, config, n_classes)
 
+    def validate_epoch() -> EvalResult:
+        # BatchNorm statistics for the weights the epoch ended with (a no-op without
+        # BatchNorm): validation, the best epoch and the checkpoint all score them.
+        recalibrate_batch_norm(model.frontend, train_x[:CALIBRATION_IMAGES].to(place.device))
+        return validate()
+
     run_epochs(
         model,
         state,
@@ -321,7 +328,7 @@ def train(
         generator=generator,
         scheduler=scheduler,
         train_batch=train_batch,
-        validate=validate,
+        validate=validate_epoch,
         reduce=lambda totals: BatchTotals(*sum_over_ranks([float(v) for v in totals], place)),  # type: ignore[arg-type]
         on_epoch_end=None if checkpoint is None else lambda: checkpoint(payload()),
         progress=progress,
