@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ def test_custom_network_prints_and_records_the_loss(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert all(float(r["loss"]) >= 0 for r in rows)
+
+
+def test_reference_cnn_learns_and_appends_one_record_per_seed(tmp_path, capsys):
+    script = _load_script("reference_cnn")
+    results = tmp_path / "reference.jsonl"
+    args = ["--data", "digits", "--seeds", "0", "--epochs", "1", "--results", str(results)]
+    (record,) = script.main(args)
+    assert record["best_epoch"] == 1 and record["seed"] == 0
+    assert record["test_accuracy"] > 0.5  # one epoch on the 8 x 8 digits; chance is 0.1
+    assert [json.loads(line)["test_accuracy"] for line in results.read_text().splitlines()] == [
+        record["test_accuracy"]
+    ]
+    assert "reference CNN on digits" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(["--epochs", "0"])
