@@ -172,8 +172,8 @@ def test_training_keeps_batch_norm_statistics_of_the_weights_it_scores():
     ds = load_dataset("synthetic", seed=0)
     config = TrainConfig(data="synthetic", epochs=2, n_steps=10, frontend_norm="batch")
     model = train(config, ds, progress=False).model
+    assert not model.training  # returned ready for inference
     stored = [(n.running_mean.clone(), n.running_var.clone()) for n in batch_norms(model)]
-    model.eval()
     assert recalibrate_batch_norm(model.frontend, ds.train.images[:CALIBRATION_IMAGES])
     assert not model.training  # the mode is left as it was
     for (mean, var), layer in zip(stored, batch_norms(model), strict=True):

@@ -118,7 +118,9 @@ class TrainResult:
     Attributes
     ----------
     model : Recognizer
-        Weights of the epoch with the best validation accuracy.
+        Weights of the epoch with the best validation accuracy, in ``eval()`` mode
+        (BatchNorm uses the statistics stored with them), as
+        :func:`spikerec.training.trained_model.load_model` returns it.
     config : TrainConfig
     state : TrainState
         Epochs run, ``history`` (one dict per epoch: losses, accuracies, time in s),
@@ -335,6 +337,9 @@ def train(
     )
 
     model.load_state_dict(best_weights)
+    # Ready for inference: in train mode the front end's BatchNorm would normalise
+    # each call's images by their own statistics.
+    model.eval()
     val = validate()
     test = score_split(model, dataset.test, config, n_classes)
     if checkpoint is not None:
