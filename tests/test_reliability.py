@@ -207,6 +207,10 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     # differences stay at rounding level; Adam's first steps move every weight by
     # about lr * sign(gradient), and a near-zero gradient's sign is rounding noise.
     args += ["--optimizer", "sgd", "--loss", "membrane", "--lr", "0.05"]
+    # CPU ranks' BatchNorm normalises each rank's half of the batch (torch's
+    # SyncBatchNorm is GPU-only), which a single process cannot follow: compare
+    # the summed gradients on the front end without it.
+    args += ["--frontend-norm", "none"]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
          "2", "-m", "spikerec", *args, "--out", str(tmp_path / "ddp")],
@@ -222,7 +226,9 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     a = load_checkpoint(ddp / "checkpoint.pt")["model"]
     b = load_checkpoint(single / "checkpoint.pt")["model"]
     start = training.build_model(
-        training.TrainConfig(data="digits", n_steps=5), in_channels=1, n_classes=10
+        training.TrainConfig(data="digits", n_steps=5, frontend_norm="none"),
+        in_channels=1,
+        n_classes=10,
     )
     init_parameters(start, torch.Generator().manual_seed(0))  # as train() does, seed 0
     for name, reference in b.items():
@@ -254,6 +260,28 @@ def test_resume_from_a_checkpoint_under_another_name_is_refused(tmp_path, capsys
     assert main(["train", "--resume", str(backup), "--no-progress"]) == 2
     assert "run folder or its checkpoint.pt" in capsys.readouterr().err
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_two_gloo_processes_train_the_default_batch_norm_front_end(tmp_path):
+    """With the defaults' BatchNorm each CPU rank normalises its share of a batch; the
+    run trains, and its checkpoint holds the statistics recomputed for its weights."""
+    from spikerec.training.batch_norm import batch_norms, recalibrate_batch_norm
+    from spikerec.training.trained_model import load_model
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "spikerec", "train", "--data", "digits", "--epochs", "1", "--n-steps",
+         "3", "--threads", "1", "--no-progress", "--out", str(tmp_path)],
+        env=_env(), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model, config, _ = load_model(_only_run(tmp_path))
+    assert config.frontend_norm == "batch" and not model.training
+    stored = [layer.running_var.clone() for layer in batch_norms(model)]
+    train_images = load_dataset("digits", seed=config.seed).train.images
+    recalibrate_batch_norm(model.frontend, train_images[:512])
+    for before, layer in zip(stored, batch_norms(model), strict=True):
+        assert torch.allclose(layer.running_var, before, rtol=1e-4), "statistics not recomputed"
 
 
 def test_bad_out_under_torchrun_stops_every_rank_at_once(tmp_path):

@@ -10,7 +10,11 @@ same permutation from the run's seeded generator, each global batch of
 ``batch_size`` images is split among the ranks (``batch[rank::world_size]``), and
 the loss is scaled so that DDP's gradient average equals the gradient of the
 global batch mean. A run on N processes therefore follows the single-process run
-up to the order of floating-point summation.
+up to the order of floating-point summation, with one exception: a front end with
+BatchNorm (the default ``frontend_norm="batch"``) normalises by the statistics of
+the whole global batch on GPUs (``SyncBatchNorm``) but, on CPU ranks, where torch
+has no ``SyncBatchNorm``, by those of each rank's share; ``--frontend-norm none``
+restores the exact correspondence there.
 """
 
 from __future__ import annotations

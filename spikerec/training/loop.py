@@ -212,6 +212,11 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     init_parameters(model, generator)
     model.to(place.device)
+    if place.distributed and place.device.type == "cuda":
+        # Each rank holds a share of the batch: BatchNorm normalises by the whole
+        # batch's statistics, as one process would (same parameters and buffers).
+        # torch's SyncBatchNorm runs on GPUs only; CPU ranks normalise their own share.
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)
     output_init = OUTPUT_INITS.get(config.output_init)
     if output_init is not None and config.head == "lif" and resume is None:
         # Deterministic (the first training images; its own generator for a stochastic
