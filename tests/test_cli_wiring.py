@@ -198,6 +198,7 @@ def test_resume_of_an_old_checkpoint_warns_in_one_line(trained_run, tmp_path, ca
     assert status == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("spikerec: warning:")]
     assert len(warnings) == 1 and "without checking" in warnings[0]
+    assert str(run / "checkpoint.pt") in warnings[0]  # names the file it is about
 
 
 # ---------------------------------------------------------------- evaluate and trace

@@ -142,13 +142,14 @@ def run_training(
     KeyboardInterrupt
         On Ctrl-C; its message says what is kept and how to resume.
     """
-    payload = None
+    payload, resume_from = None, None
     if resume is not None:
         # Key, config, train_state, dataset description, fingerprint and weights are
         # checked before anything is written (a folder without a checkpoint: the
         # message says how to start the run again).
         resumed = load_for_resume(resume)
         payload, config, run_dir = resumed.payload, resumed.config, resumed.run_dir
+        resume_from = resumed.checkpoint
     data = dataset if dataset is not None else load_splits(config)
     # Sizes against memory, images too small for the front end: refused before a
     # folder exists (and before a resumed run loads its weights).
@@ -157,7 +158,9 @@ def run_training(
     if not place.is_main:  # under torchrun only rank 0 writes
         if not all_ranks_ok(True, place):
             raise ParameterError("rank 0 could not create the run folder (its error says why)")
-        return None, train(config, data, resume=payload, progress=False, placement=place)
+        return None, train(
+            config, data, resume=payload, progress=False, placement=place, resume_from=resume_from
+        )
     with ExitStack() as stack:
         setup_error: Exception | None = None
         try:
@@ -222,7 +225,13 @@ def _train_into(
 
     try:
         return train(
-            config, data, checkpoint=save, resume=payload, progress=progress, placement=place
+            config,
+            data,
+            checkpoint=save,
+            resume=payload,
+            progress=progress,
+            placement=place,
+            resume_from=None if payload is None else checkpoint_path,
         )
     except TrainingDiverged as error:
         raise TrainingDiverged(f"{error}; {kept()}") from None

@@ -12,6 +12,7 @@ The configuration lives in :mod:`spikerec.training.config` and the scores in
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -153,6 +154,7 @@ def train(
     resume: dict[str, Any] | None = None,
     progress: bool = True,
     placement: Placement | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a recogniser with back-propagation through time and early stopping.
 
@@ -166,6 +168,8 @@ def train(
         for example ``lambda p: save_checkpoint(run_dir / "checkpoint.pt", p)``.
     resume : dict, optional
         A payload previously handed to ``checkpoint``: training continues from it.
+    resume_from : path, optional
+        The file ``resume`` was read from, named in the messages about it.
     progress : bool
         Show tqdm progress bars with loss and accuracy.
     placement : Placement, optional
@@ -232,12 +236,13 @@ def train(
     best_weights = snapshot(model)
 
     fingerprint = data_fingerprint(dataset)
+    resumed_name = "the resumed run" if resume_from is None else str(resume_from)
     if resume is not None:
         # Refuses data that differ from the run's (a checkpoint without a fingerprint
         # predates them: the command warns about it).
         if isinstance(resume, dict):
             note = check_resume_data(
-                resume.get("data_fingerprint"), dataset, checkpoint="the resumed run"
+                resume.get("data_fingerprint"), dataset, checkpoint=resumed_name
             )
             if note is not None:
                 warnings.warn(note, SpikerecWarning, stacklevel=2)
@@ -256,7 +261,7 @@ def train(
             ) from None
         # A tampered train_state (epoch -5, a history that is a string) is refused now,
         # not after an epoch has run.
-        check_train_state(asdict(state), epochs=config.epochs, checkpoint="the resumed run")
+        check_train_state(asdict(state), epochs=config.epochs, checkpoint=resumed_name)
 
     def payload() -> dict[str, Any]:
         return {
