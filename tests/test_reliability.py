@@ -191,6 +191,20 @@ def test_atomic_write_that_fails_leaves_the_previous_file_and_no_debris(tmp_path
 # --------------------------------------------------------------- distributed (gloo)
 
 
+#: One epoch of 3 steps on digits, one thread per rank.
+SHORT_TRAIN = ("train", "--data", "digits", "--epochs", "1", "--n-steps", "3", "--threads", "1",
+               "--no-progress")  # fmt: skip
+
+
+def _torchrun(*spikerec_args: str) -> subprocess.CompletedProcess:
+    """``spikerec`` with these arguments on two CPU ranks under ``torch.distributed.run``."""
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "spikerec", *spikerec_args],
+        env=_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     """torchrun with 2 CPU ranks vs one process, same global batch of 256.
 
@@ -211,11 +225,7 @@ def test_two_gloo_processes_follow_the_single_process_run(tmp_path):
     # SyncBatchNorm is GPU-only), which a single process cannot follow: compare
     # the summed gradients on the front end without it.
     args += ["--frontend-norm", "none"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-         "2", "-m", "spikerec", *args, "--out", str(tmp_path / "ddp")],
-        env=_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _torchrun(*args, "--out", str(tmp_path / "ddp"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run folder:") == 1  # only rank 0 prints
     ddp = _only_run(tmp_path / "ddp")  # only rank 0 writes
@@ -268,12 +278,7 @@ def test_two_gloo_processes_train_the_default_batch_norm_front_end(tmp_path):
     from spikerec.training.batch_norm import batch_norms, recalibrate_batch_norm
     from spikerec.training.trained_model import load_model
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-         "2", "-m", "spikerec", "train", "--data", "digits", "--epochs", "1", "--n-steps",
-         "3", "--threads", "1", "--no-progress", "--out", str(tmp_path)],
-        env=_env(), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _torchrun(*SHORT_TRAIN, "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     model, config, _ = load_model(_only_run(tmp_path))
     assert config.frontend_norm == "batch" and not model.training
@@ -289,12 +294,7 @@ def test_bad_out_under_torchrun_stops_every_rank_at_once(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where --out should be")
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-         "2", "-m", "spikerec", "train", "--data", "digits", "--epochs", "1", "--n-steps",
-         "3", "--threads", "1", "--no-progress", "--out", str(blocker)],
-        env=_env(), capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _torchrun(*SHORT_TRAIN, "--out", str(blocker))
     assert proc.returncode != 0
     # each rank prints its one line (torchrun then reports the failed children, with
     # a traceback of its own, which names no spikerec frame)
