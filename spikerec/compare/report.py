@@ -330,7 +330,8 @@ def write_compare_outputs(
         "ops/img: synaptic events of the head counted from actual V4 spikes (SOP) for "
         "spiking heads, multiply-accumulates (MAC) for analog heads, SVMs (support "
         "vectors × features) and recurrent layers (gates and readout); the front end is "
-        "the same CNN for every neural entry and for cnn-rnn; rnn has none.",
+        "the same CNN (two convolutions) for every neural entry and for cnn-rnn, "
+        "which has it without BatchNorm; rnn has none.",
     ]
     if effects:
         lines += [
