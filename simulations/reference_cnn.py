@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from spikerec.compare.stats import mean_confidence_interval
 from spikerec.data.loading import load_dataset
 from spikerec.data.transforms import augment_normalized
+from spikerec.training.epochs import snapshot
 
 SIDE = 28
 
@@ -92,7 +93,7 @@ def run_seed(data: str, seed: int, epochs: int, lr: float = 1e-3, batch_size: in
         val = _accuracy(net, dataset.val.images, dataset.val.labels)
         if val > best_val:
             best_val, best_epoch = val, epoch
-            best_weights = {k: v.clone() for k, v in net.state_dict().items()}
+            best_weights = snapshot(net)
     assert best_weights is not None
     net.load_state_dict(best_weights)
     return {

@@ -139,23 +139,19 @@ def test_batch_norm_front_end_starts_in_the_lif_encoders_working_range():
     # With the last BatchNorm at weight 1 a fifth of the V4 units fired at every step
     # of a fresh model (and the LIF head trained to 64-87 % on mnist5k): its features
     # must start at the scale of the front end without normalisation.
+    from spikerec.training.batch_norm import batch_norms
+
     images = load_dataset("digits", seed=0).train.images[:256]
-    rates = {}
+    models, rates = {}, {}
     for norm in ("none", "batch"):
-        model = initial_model(TrainConfig(frontend_norm=norm), load_dataset("synthetic", seed=0))
-        model.train()
+        models[norm] = build_model(TrainConfig(frontend_norm=norm), in_channels=1, n_classes=10)
+        init_parameters(models[norm], torch.Generator().manual_seed(0))
         with torch.no_grad():
-            rates[norm] = model(images).v4_spikes.mean(0)
+            rates[norm] = models[norm].train()(images).v4_spikes.mean(0)
     saturated = {norm: float((rate > 0.9).float().mean()) for norm, rate in rates.items()}
     assert saturated["batch"] <= max(0.02, 2 * saturated["none"])
     assert 0.5 < float(rates["batch"].mean() / rates["none"].mean()) < 2.0
-    last = [
-        m
-        for m in initial_model(
-            TrainConfig(frontend_norm="batch"), load_dataset("synthetic", seed=0)
-        ).frontend.modules()
-        if isinstance(m, nn.BatchNorm2d)
-    ][-1]
+    last = batch_norms(models["batch"])[-1]
     assert torch.allclose(last.weight, torch.full_like(last.weight, BATCH_NORM_FEATURE_GAIN))
 
 

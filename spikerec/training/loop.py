@@ -323,10 +323,12 @@ def train(
         with diverged_if_nonfinite(state.epoch + 1):
             return score_split(model, dataset.val, config, n_classes)
 
+    calibration_images = train_x[:CALIBRATION_IMAGES].to(place.device)  # moved once
+
     def validate_epoch() -> EvalResult:
         # BatchNorm statistics for the weights the epoch ended with (a no-op without
         # BatchNorm): validation, the best epoch and the checkpoint all score them.
-        recalibrate_batch_norm(model.frontend, train_x[:CALIBRATION_IMAGES].to(place.device))
+        recalibrate_batch_norm(model.frontend, calibration_images)
         return validate()
 
     run_epochs(
