@@ -362,7 +362,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     from spikerec.lif.surrogates import SURROGATES
     from spikerec.recognition.decoders import DECODERS
     from spikerec.recognition.encoders import ENCODERS
-    from spikerec.recognition.frontend import FRONTEND_NORMS
+    from spikerec.recognition.frontend import FRONTEND_DEPTHS, FRONTEND_NORMS
     from spikerec.recognition.recognizer import HEADS
     from spikerec.training.config import (
         LOSSES,
@@ -372,6 +372,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         TrainConfig,
     )
     from spikerec.training.output_init import OUTPUT_INITS
+    from spikerec.training.recipes import recipe_help
 
     cfg = TrainConfig()
     tr = commands.add_parser(
@@ -506,13 +507,22 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         choices=ONLINE_AUGMENTS,
         default=cfg.online_augment,
         help="affine: shift and rotate every training batch afresh (validation and "
-        "test images untouched); none: train on the images as they are",
+        "test images untouched); distort: also scale and bend them; none: train on the "
+        f"images as they are (default: {recipe_help('online_augment')})",
     )
     fit.add_argument(
         "--frontend-norm",
         choices=FRONTEND_NORMS,
         default=cfg.frontend_norm,
         help="normalisation layers in the CNN front end",
+    )
+    fit.add_argument(
+        "--frontend-depth",
+        type=int,
+        choices=FRONTEND_DEPTHS,
+        default=cfg.frontend_depth,
+        help="convolutions per block of the CNN front end "
+        f"(default: {recipe_help('frontend_depth')})",
     )
     fit.add_argument(
         "--output-init",
@@ -536,14 +546,19 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=cfg.batch_size, metavar="N", help="images per step"
     )
     fit.add_argument(
-        "--epochs", type=int, default=cfg.epochs, metavar="N", help="at most this many epochs"
+        "--epochs",
+        type=int,
+        default=cfg.epochs,
+        metavar="N",
+        help=f"at most this many epochs (default: {recipe_help('epochs')})",
     )
     fit.add_argument(
         "--patience",
         type=int,
         default=cfg.patience,
         metavar="N",
-        help="stop after N epochs without a better validation accuracy",
+        help="stop after N epochs without a better validation accuracy, 0: never "
+        f"(default: {recipe_help('patience')})",
     )
     fit.add_argument(
         "--seed",
@@ -760,6 +775,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     from spikerec.compare.baselines.rnn import CELLS
     from spikerec.compare.config import ENTRIES, CompareConfig
     from spikerec.recognition.encoders import ENCODERS
+    from spikerec.training.recipes import recipe_help
 
     defaults = CompareConfig()
     cp = commands.add_parser(
@@ -811,14 +827,15 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=defaults.train.epochs,
         metavar="N",
-        help="at most this many training epochs",
+        help=f"at most this many training epochs (default: {recipe_help('epochs')})",
     )
     neural.add_argument(
         "--patience",
         type=int,
         default=defaults.train.patience,
         metavar="N",
-        help="stop after N epochs without a better validation accuracy",
+        help="stop after N epochs without a better validation accuracy, 0: never "
+        f"(default: {recipe_help('patience')})",
     )
     neural.add_argument(
         "--batch-size",

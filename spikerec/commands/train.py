@@ -150,6 +150,7 @@ def run_training(
         resumed = load_for_resume(resume)
         payload, config, run_dir = resumed.payload, resumed.config, resumed.run_dir
         resume_from = resumed.checkpoint
+    config = config.resolved()  # config.json records what runs, the recipe's values too
     data = dataset if dataset is not None else load_splits(config)
     # Sizes against memory, images too small for the front end: refused before a
     # folder exists (and before a resumed run loads its weights).

@@ -94,6 +94,7 @@ def build_recognizer(
     surrogate: str = "fast_sigmoid",
     head_params: LIFParams | None = None,
     frontend_norm: str = "none",
+    frontend_depth: int = 1,
     learn_tau: bool = False,
     learn_threshold: bool = False,
 ) -> Recognizer:
@@ -117,6 +118,8 @@ def build_recognizer(
         Output-neuron parameters of the LIF head (default ``DEFAULT_HEAD_PARAMS``).
     frontend_norm : {"none", "batch"}
         Normalisation in the front end (see :class:`V4FrontEnd`).
+    frontend_depth : {1, 2}
+        Convolutions per block of the front end (see :class:`V4FrontEnd`).
     learn_tau, learn_threshold : bool
         Train a membrane time constant or a threshold per output neuron of the LIF
         head (see :class:`spikerec.LIF`); other heads ignore them.
@@ -137,7 +140,7 @@ def build_recognizer(
     # torch's default initialisation draws from the global generator; keep the caller's
     # stream untouched (init_parameters redraws every weight from an explicit generator).
     with torch.random.fork_rng(devices=[]):
-        frontend = V4FrontEnd(in_channels, norm=frontend_norm)
+        frontend = V4FrontEnd(in_channels, norm=frontend_norm, depth=frontend_depth)
         module = builder(
             n_classes,
             params=head_params,

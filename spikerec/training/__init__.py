@@ -2,6 +2,8 @@
 
 - :mod:`~spikerec.training.config`: :class:`TrainConfig`, the named losses,
   optimizers and schedules, :func:`build_model`, :func:`load_splits`;
+- :mod:`~spikerec.training.recipes`: the per-dataset defaults a config's unset
+  fields take (epochs, patience, front-end depth, augmentation);
 - :mod:`~spikerec.training.epochs`: the one epoch driver and early-stopping rule,
   shared with the comparison baselines;
 - :mod:`~spikerec.training.evaluation`: :class:`EvalResult`, :func:`confusion_matrix`,

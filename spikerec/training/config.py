@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, cast
 
 import torch
 
 from spikerec.data.loading import DatasetSplits, load_dataset
-from spikerec.data.transforms import augment_normalized
+from spikerec.data.transforms import augment_normalized, distort_normalized
 from spikerec.errors import ParameterError
 from spikerec.lif.integrators import INTEGRATORS, get_integrator
 from spikerec.lif.params import RESET_MODES, LIFParams, ResetMode
 from spikerec.lif.surrogates import SURROGATES
 from spikerec.recognition.decoders import DECODERS
 from spikerec.recognition.encoders import ENCODERS
-from spikerec.recognition.frontend import FRONTEND_NORMS
+from spikerec.recognition.frontend import FRONTEND_DEPTHS, FRONTEND_NORMS
 from spikerec.recognition.heads import HEADS, HeadOutput
 from spikerec.recognition.recognizer import Recognizer, build_recognizer
 from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
 from spikerec.training.output_init import OUTPUT_INITS
+from spikerec.training.recipes import BASE_RECIPE, recipe_for
 from spikerec.validation import check_finite, check_integer, fits_float32
 
 # Fields the run computes with in float32: refused where they overflow there.
@@ -41,11 +42,13 @@ _FLOAT32_FIELDS = (
 #: Online augmentations of each training mini-batch by name: ``(normalised images,
 #: mean, std, generator=) -> moved images``; ``none`` (``None``) trains on them as they are.
 ONLINE_AUGMENTS: Registry[Callable[..., torch.Tensor] | None] = Registry(
-    "online_augment", [("none", None), ("affine", augment_normalized)]
+    "online_augment",
+    [("none", None), ("affine", augment_normalized), ("distort", distort_normalized)],
 )
 
 LEGACY_DEFAULTS: dict[str, Any] = {
     "frontend_norm": "none",
+    "frontend_depth": 1,
     "online_augment": "none",
     "label_smoothing": 0.0,
     "output_init": "default",
@@ -157,10 +160,16 @@ class TrainConfig:
         ``lr`` 4e-3 by default (2e-3 before the front end had BatchNorm).
     schedule : {"cosine", "step", "none"}
         Learning-rate schedule over ``epochs``.
-    batch_size, epochs : int
-    patience : int
+    batch_size : int
+    epochs : int or None
+        At most this many epochs. ``None`` (default), as for ``patience``,
+        ``frontend_depth`` and ``online_augment``: the value of the dataset's recipe
+        (:mod:`spikerec.training.recipes`: 8 epochs, or 30 for ``mnist5k``), filled
+        in when the run starts (:meth:`resolved`).
+    patience : int or None
         Early stopping: stop after ``patience`` epochs in a row without a better
         validation accuracy; 0 never stops early (:mod:`spikerec.training.epochs`).
+        ``None``: the recipe's (3, or 0 for ``mnist5k``).
     seed : int
         Seeds the splits, the initialisation, shuffling and stochastic encoders.
     val_fraction, test_fraction : float
@@ -173,10 +182,16 @@ class TrainConfig:
         on ``mnist5k`` against 97.23 % before (3 seeds, docs/accuracy.md); its
         statistics are recomputed with each epoch's weights before validation
         (:mod:`spikerec.training.batch_norm`).
-    online_augment : {"none", "affine"}
-        ``"affine"`` (default): every training mini-batch is shifted and rotated afresh
+    frontend_depth : {1, 2} or None
+        Convolutions per block of the front end (:class:`spikerec.recognition.frontend.V4FrontEnd`);
+        ``None``: the recipe's (1, or 2 for ``mnist5k``).
+    online_augment : {"none", "affine", "distort"} or None
+        ``"affine"``: every training mini-batch is shifted and rotated afresh
         (:func:`spikerec.data.transforms.random_affine`, +-10 % of the side, +-10 deg),
         drawn from the run's generator; validation and test images are untouched.
+        ``"distort"`` also scales and bends them
+        (:func:`spikerec.data.transforms.random_distortion`). ``None``: the recipe's
+        (``"affine"``, or ``"distort"`` for ``mnist5k``).
     label_smoothing : float
         In [0, 1): label smoothing of the cross-entropy (default 0.1).
     output_init : {"default", "fire"}
@@ -200,6 +215,8 @@ class TrainConfig:
     Examples
     --------
     >>> config = TrainConfig(data="synthetic", head="lif", n_steps=5, epochs=1)
+    >>> config.resolved().patience, TrainConfig(data="mnist5k").resolved().epochs
+    (3, 30)
     >>> config.head_params()
     LIFParams(tau_mem_ms=10.0, dt_ms=1.0, ...)
     >>> TrainConfig(head="svm")
@@ -227,14 +244,15 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     batch_size: int = 64
-    epochs: int = 8
-    patience: int = 3
+    epochs: int | None = None
+    patience: int | None = None
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     data_root: str | None = None
     frontend_norm: str = "batch"
-    online_augment: str = "affine"
+    frontend_depth: int | None = None
+    online_augment: str | None = None
     label_smoothing: float = 0.1
     output_init: str = "default"
     learn_tau: bool = False
@@ -252,7 +270,13 @@ class TrainConfig:
         OPTIMIZERS.get(self.optimizer)
         SCHEDULES.get(self.schedule)
         FRONTEND_NORMS.get(self.frontend_norm)
-        ONLINE_AUGMENTS.get(self.online_augment)
+        if self.online_augment is not None:
+            ONLINE_AUGMENTS.get(self.online_augment)
+        depth = self.frontend_depth
+        if depth is not None and (isinstance(depth, bool) or depth not in FRONTEND_DEPTHS):
+            raise ParameterError(
+                f"frontend_depth={depth!r} must be one of {', '.join(map(str, FRONTEND_DEPTHS))}"
+            )
         OUTPUT_INITS.get(self.output_init)
         smoothing = self.label_smoothing
         if (
@@ -265,8 +289,10 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be true or false")
         for name in ("n_steps", "batch_size", "epochs"):
-            check_integer(name, getattr(self, name))
-        check_patience(self.patience)
+            if getattr(self, name) is not None or name not in BASE_RECIPE:
+                check_integer(name, getattr(self, name))
+        if self.patience is not None:
+            check_patience(self.patience)
         check_integer("seed", self.seed, minimum=0)
         for name in ("lr", "tau_mem_ms"):
             check_finite(name, getattr(self, name))
@@ -276,6 +302,20 @@ class TrainConfig:
         get_integrator(self.integrator).validate(self.head_params())
         for name in _FLOAT32_FIELDS:  # run in float32: refuse what overflows there
             fits_float32(name, getattr(self, name), reciprocal=name == "tau_mem_ms")
+
+    def resolved(self) -> TrainConfig:
+        """This config with every field left at ``None`` set from the dataset's recipe.
+
+        The fields a recipe sets (:data:`spikerec.training.recipes.BASE_RECIPE`) are
+        ``None`` by default so that one set of defaults fits each dataset: a run
+        resolves its config once when it starts and stores the resolved one.
+        """
+        missing = {
+            name: value
+            for name, value in recipe_for(self.data).items()
+            if getattr(self, name) is None
+        }
+        return replace(self, **missing) if missing else self
 
     def head_params(self) -> LIFParams:
         """Parameters of the output LIF neurons."""
@@ -304,6 +344,7 @@ class TrainConfig:
 
 def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Recognizer:
     """The recogniser a config describes (parameters not yet initialised from the seed)."""
+    config = config.resolved()
     return build_recognizer(
         config.head,
         in_channels=in_channels,
@@ -314,6 +355,7 @@ def build_model(config: TrainConfig, *, in_channels: int, n_classes: int) -> Rec
         surrogate=config.surrogate,
         head_params=config.head_params(),
         frontend_norm=config.frontend_norm,
+        frontend_depth=cast(int, config.frontend_depth),
         learn_tau=config.learn_tau,
         learn_threshold=config.learn_threshold,
     )

@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -203,6 +203,8 @@ def train(
     >>> 0.0 <= result.test.accuracy <= 1.0
     True
     """
+    config = config.resolved()  # the dataset's recipe for fields left at None
+    epochs, patience = cast(int, config.epochs), cast(int, config.patience)
     place = current_placement() if placement is None else placement
     if place.distributed and config.encoder == "rate":
         # Its draws would differ by rank and, through the one generator of the run,
@@ -261,7 +263,7 @@ def train(
             ) from None
         # A tampered train_state (epoch -5, a history that is a string) is refused now,
         # not after an epoch has run.
-        check_train_state(asdict(state), epochs=config.epochs, checkpoint=resumed_name)
+        check_train_state(asdict(state), epochs=epochs, checkpoint=resumed_name)
 
     def payload() -> dict[str, Any]:
         return {
@@ -335,8 +337,8 @@ def train(
         model,
         state,
         best_weights,
-        epochs=config.epochs,
-        patience=config.patience,
+        epochs=epochs,
+        patience=patience,
         batch_size=config.batch_size,
         n_train=train_x.shape[0],
         generator=generator,

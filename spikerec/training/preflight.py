@@ -13,7 +13,7 @@ least 28 x 28. It is an estimate meant to refuse runs that cannot fit (``--n-ste
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from spikerec.errors import DatasetError
 from spikerec.recognition.frontend import V4_UNITS
@@ -27,7 +27,8 @@ TRAIN_TENSORS_PER_STEP = 8
 #: float32 ``[T, B, 3136]`` tensors an evaluation batch keeps per image and time step.
 EVAL_TENSORS_PER_STEP = 3
 #: float32 values per (upsampled) pixel the front end keeps per image (input, 2 convolution
-#: blocks, their activations and poolings), rounded up.
+#: blocks, their activations and poolings), rounded up; as many again per extra
+#: convolution of each block (``frontend_depth``).
 FRONT_END_MAPS_PER_PIXEL = 120
 #: Images per forward pass of :func:`spikerec.training.loop.evaluate` (its default).
 EVAL_BATCH_SIZE = 256
@@ -53,9 +54,10 @@ end needs at least 4 x 4
         )
 
 
-def _front_end_bytes(image_shape: Any) -> float:
+def _front_end_bytes(config: TrainConfig, image_shape: Any) -> float:
     c, h, w = (int(v) for v in image_shape)
-    return float(c + FRONT_END_MAPS_PER_PIXEL) * max(h, 28) * max(w, 28) * _FLOAT32
+    maps = FRONT_END_MAPS_PER_PIXEL * cast(int, config.resolved().frontend_depth)
+    return float(c + maps) * max(h, 28) * max(w, 28) * _FLOAT32
 
 
 def spiking_step_bytes(config: TrainConfig) -> float:
@@ -78,7 +80,7 @@ def training_bytes(config: TrainConfig, image_shape: Any) -> float:
     '322 MiB'
     """
     step = spiking_step_bytes(config)
-    front = _front_end_bytes(image_shape)
+    front = _front_end_bytes(config, image_shape)
     train = config.batch_size * (TRAIN_TENSORS_PER_STEP * step + 2 * front)
     return max(train, evaluation_bytes(config, image_shape))
 
@@ -86,7 +88,7 @@ def training_bytes(config: TrainConfig, image_shape: Any) -> float:
 def evaluation_bytes(config: TrainConfig, image_shape: Any) -> float:
     """Estimated peak bytes of scoring a model in batches of :data:`EVAL_BATCH_SIZE`."""
     return EVAL_BATCH_SIZE * (
-        EVAL_TENSORS_PER_STEP * spiking_step_bytes(config) + _front_end_bytes(image_shape)
+        EVAL_TENSORS_PER_STEP * spiking_step_bytes(config) + _front_end_bytes(config, image_shape)
     )
 
 

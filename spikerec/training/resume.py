@@ -24,7 +24,7 @@ import os
 import shlex
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -90,14 +90,15 @@ diverged, or the file was edited)
 
 
 def check_config(values: object, *, checkpoint: str) -> TrainConfig:
-    """The checkpoint's config as a :class:`TrainConfig`, or a one-line CheckpointError."""
+    """The checkpoint's config as a :class:`TrainConfig` (resolved: no field left at
+    ``None``), or a one-line CheckpointError."""
     if not isinstance(values, dict):
         raise CheckpointError(
             f"checkpoint {checkpoint!r} has an invalid config (a {type(values).__name__}, "
             "not a dict)"
         )
     try:
-        return TrainConfig.from_dict(values)
+        return TrainConfig.from_dict(values).resolved()
     except (TypeError, ValueError) as error:
         text = " ".join(str(error).split())
         raise CheckpointError(f"checkpoint {checkpoint!r} has an invalid config ({text})") from None
@@ -264,7 +265,9 @@ def check_training_payload(payload: object, *, checkpoint: str) -> TrainConfig:
             )
     config = check_config(payload["config"], checkpoint=checkpoint)
     meta = check_dataset_meta(payload["dataset"], checkpoint=checkpoint)
-    check_train_state(payload["train_state"], epochs=config.epochs, checkpoint=checkpoint)
+    check_train_state(
+        payload["train_state"], epochs=cast(int, config.epochs), checkpoint=checkpoint
+    )
     if payload.get("data_fingerprint") is not None:
         check_fingerprint(payload["data_fingerprint"], checkpoint=checkpoint)
     _check_weights(config, meta, payload, ("model", "best_model"), checkpoint)
@@ -335,7 +338,8 @@ def start_again_command(config: TrainConfig, out_root: str | os.PathLike[str]) -
     >>> start_again_command(TrainConfig(data="digits", n_steps=10, epochs=3), "runs")
     'spikerec train --n-steps 10 --epochs 3 --out runs'
     """
-    defaults = asdict(TrainConfig())
+    # The recipe's values of the config's own data are defaults too (no flag needed).
+    defaults = {**asdict(TrainConfig(data=config.data).resolved()), "data": TrainConfig().data}
     flags = []
     for name, value in asdict(config).items():
         if value != defaults[name] and value is not None:
