@@ -81,5 +81,17 @@ def test_reference_cnn_learns_and_appends_one_record_per_seed(tmp_path, capsys):
         record["test_accuracy"]
     ]
     assert "reference CNN on digits" in capsys.readouterr().out
+    assert record["augment"] == "affine"
+    # The augmentation of a recipe by name; another draws other batches, so another model.
+    (distorted,) = script.main(
+        ["--data", "digits", "--seeds", "0", "--epochs", "1", "--augment", "distort"]
+    )
+    assert distorted["augment"] == "distort" and distorted["test_accuracy"] > 0.3
+    assert (
+        distorted["val_accuracy"] != record["val_accuracy"]
+        or distorted["test_accuracy"] != record["test_accuracy"]
+    )
     with pytest.raises(SystemExit):
         script.main(["--epochs", "0"])
+    with pytest.raises(SystemExit):
+        script.main(["--augment", "mixup"])
