@@ -373,6 +373,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     from spikerec.training.output_init import OUTPUT_INITS
     from spikerec.training.recipes import recipe_help
+    from spikerec.training.weight_average import WEIGHT_AVERAGES
 
     cfg = TrainConfig()
     tr = commands.add_parser(
@@ -541,6 +542,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         default=cfg.learn_threshold,
         help="train a threshold per LIF output neuron",
+    )
+    fit.add_argument(
+        "--weight-average",
+        choices=WEIGHT_AVERAGES,
+        default=cfg.weight_average,
+        help="ema: validate and keep a moving average of the weights (half-life one epoch)",
     )
     fit.add_argument(
         "--batch-size", type=int, default=cfg.batch_size, metavar="N", help="images per step"

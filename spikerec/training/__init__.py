@@ -9,6 +9,8 @@
 - :mod:`~spikerec.training.evaluation`: :class:`EvalResult`, :func:`confusion_matrix`,
   :func:`evaluate`;
 - :mod:`~spikerec.training.loop`: :func:`train`, the one training loop of recognisers;
+- :mod:`~spikerec.training.weight_average`: the moving average of the weights a run
+  can validate and keep (``weight_average="ema"``);
 - :mod:`~spikerec.training.checkpoints`: atomic, code-free checkpoints;
 - :mod:`~spikerec.training.distributed`: data-parallel training under ``torchrun``.
 """

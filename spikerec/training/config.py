@@ -25,6 +25,7 @@ from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
 from spikerec.training.output_init import OUTPUT_INITS
 from spikerec.training.recipes import BASE_RECIPE, recipe_for
+from spikerec.training.weight_average import WEIGHT_AVERAGES
 from spikerec.validation import check_finite, check_integer, fits_float32
 
 # Fields the run computes with in float32: refused where they overflow there.
@@ -55,6 +56,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "reset": "subtract",
     "learn_tau": False,
     "learn_threshold": False,
+    "weight_average": "none",
 }
 """Values of fields added later, for configs stored before they existed: the old behaviour."""
 
@@ -202,6 +204,10 @@ class TrainConfig:
         Train a membrane time constant (``tau_mem_ms`` to start) or a threshold
         (``v_th`` to start) per output neuron of the LIF head, with the weights
         (:class:`spikerec.LIF`); other heads ignore them. Default off.
+    weight_average : {"none", "ema"}
+        ``"ema"``: validate and keep an exponential moving average of the weights
+        (half-life one epoch, :mod:`spikerec.training.weight_average`) instead of
+        the live weights. Default ``"none"``.
 
     Its defaults are the one set of defaults of the project: ``spikerec train`` and
     the neural entries of ``spikerec compare``
@@ -257,6 +263,7 @@ class TrainConfig:
     output_init: str = "default"
     learn_tau: bool = False
     learn_threshold: bool = False
+    weight_average: str = "none"
 
     def __post_init__(self) -> None:
         HEADS.get(self.head)
@@ -278,6 +285,7 @@ class TrainConfig:
                 f"frontend_depth={depth!r} must be one of {', '.join(map(str, FRONTEND_DEPTHS))}"
             )
         OUTPUT_INITS.get(self.output_init)
+        WEIGHT_AVERAGES.get(self.weight_average)
         smoothing = self.label_smoothing
         if (
             isinstance(smoothing, bool)

@@ -142,6 +142,7 @@ def run_epochs(
     reduce: Callable[[BatchTotals], BatchTotals] | None = None,
     on_epoch_end: Callable[[], None] | None = None,
     progress: bool = False,
+    kept: nn.Module | None = None,
 ) -> None:
     """Run epochs ``state.epoch + 1 .. epochs`` until done or stopped early.
 
@@ -176,6 +177,9 @@ def run_epochs(
         (to write a checkpoint).
     progress : bool
         Show tqdm bars with the running loss and accuracy.
+    kept : nn.Module, optional
+        The module whose weights ``validate`` scores and ``best_weights`` copies
+        (default ``model``; an averaged copy of it, :mod:`spikerec.training.weight_average`).
 
     Examples
     --------
@@ -254,7 +258,7 @@ def run_epochs(
             state.best_val_accuracy, state.best_epoch = val.accuracy, epoch + 1
             state.epochs_without_improvement = 0
             best_weights.clear()
-            best_weights.update(snapshot(model))
+            best_weights.update(snapshot(model if kept is None else kept))
         else:
             state.epochs_without_improvement += 1
         state.finished = stops_early(state, patience) or state.epoch >= epochs

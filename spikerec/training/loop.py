@@ -56,6 +56,7 @@ from spikerec.training.evaluation import (
 )
 from spikerec.training.output_init import OUTPUT_INITS
 from spikerec.training.resume import check_train_state
+from spikerec.training.weight_average import WEIGHT_AVERAGES, steps_per_epoch
 
 __all__ = [
     "LEGACY_DEFAULTS",
@@ -232,6 +233,13 @@ def train(
             dataset.train.images[: config.batch_size].to(place.device),
             generator=torch.Generator(device=place.device).manual_seed(config.seed + 104729),
         )
+    averaging = WEIGHT_AVERAGES.get(config.weight_average)
+    averaged = None
+    if averaging is not None:
+        n_train = dataset.train.images.shape[0]
+        averaged = averaging(model, steps_per_epoch(n_train, config.batch_size))
+    # Validation, the best epoch and the checkpoint's best_model score these weights.
+    scored = model if averaged is None else cast(Recognizer, averaged.module)
     optimizer = _optimizer(model, config)
     scheduler = _scheduler(optimizer, config)
     state = TrainState()
@@ -254,6 +262,8 @@ def train(
             optimizer.load_state_dict(resume["optimizer"])
             scheduler.load_state_dict(resume["scheduler"])
             generator.set_state(resume["generator"])
+            if averaged is not None:
+                averaged.load_state_dict(resume["averaged_model"])
             best_weights = dict(resume["best_model"])
             state = TrainState(**resume["train_state"])
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
@@ -274,6 +284,7 @@ def train(
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
             "best_model": dict(best_weights),
+            **({} if averaged is None else {"averaged_model": averaged.state_dict()}),
             "train_state": asdict(state),
             "data_fingerprint": fingerprint,
         }
@@ -314,6 +325,8 @@ def train(
         (loss * scale if scale != 1.0 else loss).backward()
         optimizer.step()
         _check_finite_weights(model, epoch, step)
+        if averaged is not None:
+            averaged.update_parameters(model)
         prediction, _ = predict(output, config.decoder)
         return BatchTotals(
             float(loss.detach()) * labels.shape[0],
@@ -323,14 +336,14 @@ def train(
 
     def validate() -> EvalResult:
         with diverged_if_nonfinite(state.epoch + 1):
-            return score_split(model, dataset.val, config, n_classes)
+            return score_split(scored, dataset.val, config, n_classes)
 
     calibration_images = train_x[:CALIBRATION_IMAGES].to(place.device)  # moved once
 
     def validate_epoch() -> EvalResult:
         # BatchNorm statistics for the weights the epoch ended with (a no-op without
         # BatchNorm): validation, the best epoch and the checkpoint all score them.
-        recalibrate_batch_norm(model.frontend, calibration_images)
+        recalibrate_batch_norm(scored.frontend, calibration_images)
         return validate()
 
     run_epochs(
@@ -348,13 +361,14 @@ def train(
         reduce=lambda totals: BatchTotals(*sum_over_ranks([float(v) for v in totals], place)),  # type: ignore[arg-type]
         on_epoch_end=None if checkpoint is None else lambda: checkpoint(payload()),
         progress=progress,
+        kept=scored,
     )
 
     model.load_state_dict(best_weights)
     # Ready for inference: in train mode the front end's BatchNorm would normalise
     # each call's images by their own statistics.
     model.eval()
-    val = validate()
+    val = score_split(model, dataset.val, config, n_classes)
     test = score_split(model, dataset.test, config, n_classes)
     if checkpoint is not None:
         checkpoint(payload())
