@@ -92,7 +92,10 @@ def compare_bytes(config: CompareConfig, dataset: Any) -> float:
     augment = AUGMENT_COPIES * added * c * h * w * _FLOAT32
     heads = {"softmax" if e == "svm-v4" else e for e in config.entries if e in FRONT_END_ENTRIES}
     train = max(
-        (training_bytes(replace(config.train, head=h), dataset.image_shape) for h in heads),
+        (  # each entry trains with the recipe of the compared data
+            training_bytes(replace(config.train, head=h, data=dataset.name), dataset.image_shape)
+            for h in heads
+        ),
         default=0.0,
     )
     return augment + train
