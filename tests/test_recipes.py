@@ -219,3 +219,16 @@ def test_distort_normalized_works_in_pixel_space():
         random_affine(pixels, generator=torch.Generator().manual_seed(0)), mean, std
     )
     assert not torch.allclose(moved, affine)
+
+
+def test_compare_flags_set_the_recipe_fields_of_its_neural_entries():
+    from spikerec.commands.cli import _compare_config
+
+    args = build_parser().parse_args(
+        ["compare", "--data", "mnist5k", "--frontend-depth", "1", "--online-augment", "affine"]
+    )
+    train = _compare_config(args).train
+    assert (train.frontend_depth, train.online_augment) == (1, "affine")
+    # Unset, they are the compared data's recipe when each entry trains.
+    plain = _compare_config(build_parser().parse_args(["compare", "--data", "mnist5k"])).train
+    assert plain.resolved() == TrainConfig(data="mnist5k").resolved()

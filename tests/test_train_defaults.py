@@ -33,7 +33,8 @@ def test_compare_trains_with_train_defaults():
     assert CompareConfig().train == TrainConfig()
     args = build_parser().parse_args(["compare"])
     defaults = TrainConfig()
-    for name in ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr"):
+    compared = ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr")
+    for name in (*compared, "frontend_depth", "online_augment"):
         assert getattr(args, name) == getattr(defaults, name), name
     train_args = build_parser().parse_args(["train"])
     for name in ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr", "loss"):

@@ -726,6 +726,8 @@ def _compare_config(args: argparse.Namespace):
             batch_size=args.batch_size,
             lr=args.lr,
             data_root=args.data_root,
+            frontend_depth=args.frontend_depth,
+            online_augment=args.online_augment,
         ),
         data_root=args.data_root,
         sequence=replace(defaults.sequence, epochs=args.rnn_epochs, lr=args.rnn_lr),
@@ -782,6 +784,8 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     from spikerec.compare.baselines.rnn import CELLS
     from spikerec.compare.config import ENTRIES, CompareConfig
     from spikerec.recognition.encoders import ENCODERS
+    from spikerec.recognition.frontend import FRONTEND_DEPTHS
+    from spikerec.training.config import ONLINE_AUGMENTS
     from spikerec.training.recipes import recipe_help
 
     defaults = CompareConfig()
@@ -853,6 +857,21 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     )
     neural.add_argument(
         "--lr", type=float, default=defaults.train.lr, metavar="LR", help="Adam's learning rate"
+    )
+    neural.add_argument(
+        "--frontend-depth",
+        type=int,
+        choices=FRONTEND_DEPTHS,
+        default=defaults.train.frontend_depth,
+        help="convolutions per block of the CNN front end "
+        f"(default: {recipe_help('frontend_depth')})",
+    )
+    neural.add_argument(
+        "--online-augment",
+        choices=ONLINE_AUGMENTS,
+        default=defaults.train.online_augment,
+        help="augmentation of every training batch: affine (shift, rotate), distort (also "
+        f"zoom, bend) or none (default: {recipe_help('online_augment')})",
     )
     rnn = cp.add_argument_group("rnn and cnn-rnn entries")
     rnn.add_argument("--rnn-cell", choices=CELLS, default=defaults.rnn_cell, help="recurrent cell")
