@@ -24,7 +24,7 @@ from spikerec.recognition.recognizer import Recognizer, build_recognizer
 from spikerec.registry import Registry
 from spikerec.training.epochs import check_patience
 from spikerec.training.output_init import OUTPUT_INITS
-from spikerec.training.recipes import BASE_RECIPE, recipe_for
+from spikerec.training.recipes import recipe_for
 from spikerec.training.weight_average import WEIGHT_AVERAGES
 from spikerec.validation import check_finite, check_integer, fits_float32
 
@@ -296,9 +296,10 @@ class TrainConfig:
         for name in ("learn_tau", "learn_threshold"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be true or false")
-        for name in ("n_steps", "batch_size", "epochs"):
-            if getattr(self, name) is not None or name not in BASE_RECIPE:
-                check_integer(name, getattr(self, name))
+        for name in ("n_steps", "batch_size"):
+            check_integer(name, getattr(self, name))
+        if self.epochs is not None:  # None: the recipe's
+            check_integer("epochs", self.epochs)
         if self.patience is not None:
             check_patience(self.patience)
         check_integer("seed", self.seed, minimum=0)
