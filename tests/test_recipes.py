@@ -13,6 +13,7 @@ from torch import nn
 from spikerec.commands.cli import build_parser
 from spikerec.compare.config import CompareConfig
 from spikerec.data.transforms import (
+    affine,
     distort_normalized,
     from_pixels,
     random_affine,
@@ -159,29 +160,22 @@ def test_random_distortion_moves_bends_and_keeps_the_pixel_range():
     assert not torch.equal(out, other)
 
 
+def _only(pixels: torch.Tensor, seed: int = 0, **sizes: float) -> torch.Tensor:
+    """random_distortion with every size 0 but those given."""
+    zero = {"max_shift": 0.0, "max_rotation_deg": 0.0, "max_scale": 0.0, "max_elastic": 0.0}
+    return random_distortion(
+        pixels, generator=torch.Generator().manual_seed(seed), **{**zero, **sizes}
+    )
+
+
 def test_random_distortion_with_nothing_to_do_is_the_identity():
     pixels = torch.rand(3, 1, 28, 28)
-    still = random_distortion(
-        pixels,
-        generator=torch.Generator().manual_seed(0),
-        max_shift=0.0,
-        max_rotation_deg=0.0,
-        max_scale=0.0,
-        max_elastic=0.0,
-    )
-    torch.testing.assert_close(still, pixels, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_only(pixels), pixels, atol=1e-5, rtol=0)
     # Only the elastic warp: pixels move, yet no further than the largest displacement
     # (ink of a one-pixel-wide column spreads over its neighbours only).
     column = torch.zeros(1, 1, 28, 28)
     column[..., 14] = 1.0
-    bent = random_distortion(
-        column,
-        generator=torch.Generator().manual_seed(0),
-        max_shift=0.0,
-        max_rotation_deg=0.0,
-        max_scale=0.0,
-        max_elastic=2 / 28,
-    )
+    bent = _only(column, max_elastic=2 / 28)
     assert not torch.equal(bent, column)
     ink_columns = bent[0, 0].sum(0).nonzero().flatten()
     assert int(ink_columns.min()) >= 14 - 3 and int(ink_columns.max()) <= 14 + 3
@@ -192,15 +186,13 @@ def test_random_distortion_edge_cases():
     assert random_distortion(empty, generator=torch.Generator()).shape == empty.shape
     with pytest.raises(ValueError, match="elastic_grid=1"):
         random_distortion(_stroke(), generator=torch.Generator(), elastic_grid=1)
-    # The affine part alone matches random_affine's geometry for a pure shift.
-    shift_only = random_distortion(
-        _stroke(),
-        generator=torch.Generator().manual_seed(3),
-        max_rotation_deg=0.0,
-        max_scale=0.0,
-        max_elastic=0.0,
-    )
-    assert shift_only.sum() == pytest.approx(float(_stroke().sum()), rel=0.05)
+    # Shift alone is affine()'s shift: the second draw of the generator, scaled.
+    pixels = _stroke()
+    draws = torch.Generator().manual_seed(3)
+    torch.rand(4, generator=draws)  # the angles
+    shift = (torch.rand(4, 2, generator=draws) * 2 - 1) * 0.12
+    expected = affine(pixels, torch.zeros(4), shift)
+    torch.testing.assert_close(_only(pixels, seed=3, max_shift=0.12), expected)
 
 
 def test_distort_normalized_works_in_pixel_space():
