@@ -52,6 +52,12 @@ def test_a_changed_dataset_resolves_to_its_own_recipe():
     compare = CompareConfig(data="mnist5k")
     entry = TrainConfig.from_dict({**asdict(compare.train), "data": compare.data})
     assert entry.resolved().epochs == recipe_for("mnist5k")["epochs"]
+    # compare_config.json records the values its entries train with, not None.
+    assert compare.train == TrainConfig(data="mnist5k").resolved()
+    mine = CompareConfig(data="mnist5k", train=TrainConfig(epochs=2))
+    assert (mine.train.epochs, mine.train.frontend_depth) == (2, 2)
+    with pytest.raises(ParameterError, match="train must be a TrainConfig"):
+        CompareConfig(train={"epochs": 2})
 
 
 def test_recipe_fields_are_checked_when_set():

@@ -30,7 +30,7 @@ def initial_model(config: TrainConfig, dataset):
 
 
 def test_compare_trains_with_train_defaults():
-    assert CompareConfig().train == TrainConfig()
+    assert CompareConfig().train == TrainConfig().resolved()  # stored with digits' recipe
     args = build_parser().parse_args(["compare"])
     defaults = TrainConfig()
     compared = ("encoder", "n_steps", "epochs", "patience", "batch_size", "lr")

@@ -836,14 +836,14 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     neural.add_argument(
         "--epochs",
         type=int,
-        default=defaults.train.epochs,
+        default=None,  # the data's recipe
         metavar="N",
         help=f"at most this many training epochs (default: {recipe_help('epochs')})",
     )
     neural.add_argument(
         "--patience",
         type=int,
-        default=defaults.train.patience,
+        default=None,  # the data's recipe
         metavar="N",
         help="stop after N epochs without a better validation accuracy, 0: never "
         f"(default: {recipe_help('patience')})",
@@ -862,14 +862,14 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
         "--frontend-depth",
         type=int,
         choices=FRONTEND_DEPTHS,
-        default=defaults.train.frontend_depth,
+        default=None,  # the data's recipe
         help="convolutions per block of the CNN front end "
         f"(default: {recipe_help('frontend_depth')})",
     )
     neural.add_argument(
         "--online-augment",
         choices=ONLINE_AUGMENTS,
-        default=defaults.train.online_augment,
+        default=None,  # the data's recipe
         help="augmentation of every training batch: affine (shift, rotate), distort (also "
         f"zoom, bend) or none (default: {recipe_help('online_augment')})",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from spikerec.compare.baselines.augment import parse_augmentations
 from spikerec.compare.baselines.fit import FitConfig
@@ -55,7 +55,9 @@ class CompareConfig:
         Training settings shared by the neural entries (``head``, ``data`` and
         ``seed`` are set per entry and seed). Default ``TrainConfig()``, the defaults
         of ``spikerec train``: a ``lif`` run of compare and ``spikerec train --head lif``
-        train the same model for the same seed and data.
+        train the same model for the same seed and data. Stored resolved for
+        ``data``: fields left at ``None`` hold the data's recipe
+        (:mod:`spikerec.training.recipes`).
     svm_max_train : int
         At most this many training images (stratified subsample) for the SVMs, whose
         cost grows quadratically; 0 means all.
@@ -105,6 +107,11 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", parse_entries(self.entries))
+        if not isinstance(self.train, TrainConfig):
+            raise ParameterError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        # The entries train on this data: its recipe fills what train leaves unset, and
+        # compare_config.json records the values that run.
+        object.__setattr__(self, "train", replace(self.train, data=self.data).resolved())
         object.__setattr__(self, "augment", parse_augmentations(self.augment))
         fraction = real_number("train_fraction", self.train_fraction)
         if not 0.0 < fraction <= 1.0:
