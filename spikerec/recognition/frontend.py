@@ -84,7 +84,9 @@ class V4FrontEnd(nn.Module):
         if in_channels not in (1, 3):
             raise ParameterError(f"in_channels={in_channels!r} must be 1 or 3")
         if depth not in FRONTEND_DEPTHS or isinstance(depth, bool):
-            raise ParameterError(f"depth={depth!r} must be one of {FRONTEND_DEPTHS}")
+            raise ParameterError(
+                f"depth={depth!r} must be one of {', '.join(map(str, FRONTEND_DEPTHS))}"
+            )
         norm_layers = FRONTEND_NORMS.get(norm)
         self.in_channels = in_channels
         self.norm = norm
