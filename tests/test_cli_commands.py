@@ -93,7 +93,7 @@ def test_every_option_explains_itself(command, dest):
         assert " Hz" in text, text
     if action.choices:
         rendered = parser.format_help()
-        assert "{" + ",".join(action.choices) + "}" in rendered
+        assert "{" + ",".join(map(str, action.choices)) + "}" in rendered
 
 
 def test_top_level_help_is_a_users_reference():
