@@ -61,12 +61,17 @@ def affine(pixels: torch.Tensor, angle_rad: torch.Tensor, shift: torch.Tensor) -
     """
     if pixels.shape[0] == 0:
         return pixels.clone()
-    cos, sin = torch.cos(angle_rad), torch.sin(angle_rad)
+    theta = _sampling_matrices(torch.cos(angle_rad), torch.sin(angle_rad), shift)
+    return _resample(pixels, theta.to(pixels.dtype))
+
+
+def _sampling_matrices(cos: torch.Tensor, sin: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``affine_grid``'s ``[N, 2, 3]`` matrices ``[[cos, -sin, 2 sx], [sin, cos, 2 sy]]``
+    (a shift is a fraction of the side; [-1, 1] spans it, hence the 2)."""
     tx, ty = 2 * shift[:, 0], 2 * shift[:, 1]
-    theta = torch.stack(
+    return torch.stack(
         [torch.stack([cos, -sin, tx], dim=1), torch.stack([sin, cos, ty], dim=1)], dim=1
-    ).to(pixels.dtype)  # [N, 2, 3]
-    return _resample(pixels, theta)
+    )
 
 
 def _resample(
@@ -176,19 +181,13 @@ def random_distortion(
     angle = uniform(n) * math.radians(max_rotation_deg)
     shift = uniform(n, 2) * max_shift
     zoom = 1 + uniform(n) * max_scale
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # sampling shrinks to zoom in
-    theta = torch.stack(
-        [
-            torch.stack([cos, -sin, 2 * shift[:, 0]], dim=1),
-            torch.stack([sin, cos, 2 * shift[:, 1]], dim=1),
-        ],
-        dim=1,
-    ).to(pixels.dtype)
+    # Sampling a zoom-times smaller area enlarges the content zoom times.
+    theta = _sampling_matrices(torch.cos(angle) / zoom, torch.sin(angle) / zoom, shift)
     lattice = uniform(n, 2, elastic_grid, elastic_grid)
     field = F.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
     # [-1, 1] spans the side, so a fraction f of it is 2f in grid units.
     displacement = (field.permute(0, 2, 3, 1) * (2 * max_elastic)).to(pixels.dtype)
-    return _resample(pixels, theta, displacement)
+    return _resample(pixels, theta.to(pixels.dtype), displacement)
 
 
 def _in_pixel_space(

@@ -334,9 +334,9 @@ def train(
             labels.shape[0],
         )
 
-    def validate() -> EvalResult:
+    def validate(net: Recognizer) -> EvalResult:
         with diverged_if_nonfinite(state.epoch + 1):
-            return score_split(scored, dataset.val, config, n_classes)
+            return score_split(net, dataset.val, config, n_classes)
 
     calibration_images = train_x[:CALIBRATION_IMAGES].to(place.device)  # moved once
 
@@ -344,7 +344,7 @@ def train(
         # BatchNorm statistics for the weights the epoch ended with (a no-op without
         # BatchNorm): validation, the best epoch and the checkpoint all score them.
         recalibrate_batch_norm(scored.frontend, calibration_images)
-        return validate()
+        return validate(scored)
 
     run_epochs(
         model,
@@ -368,7 +368,7 @@ def train(
     # Ready for inference: in train mode the front end's BatchNorm would normalise
     # each call's images by their own statistics.
     model.eval()
-    val = score_split(model, dataset.val, config, n_classes)
+    val = validate(model)
     test = score_split(model, dataset.test, config, n_classes)
     if checkpoint is not None:
         checkpoint(payload())
